@@ -1,0 +1,7 @@
+"""``python -m jaxbackprop`` is the ``jaxbackprop`` command."""
+
+import sys
+
+from jaxbackprop.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,20 @@
+"""A small hand-written reverse-mode (VJP) tape beside ``jax.grad``.
+
+    from jaxbackprop import tape
+    tape.grad(jb.loss)(1.0, 1.0, 2.0)          # -2.0, as jax.grad(jb.loss) gives
+    tape.walkthrough(jb.loss, 1.0, 1.0, 2.0)   # the three steps, as data
+
+Read it in this order: :mod:`~jaxbackprop.tape.core` (the tape and its backward loop),
+:mod:`~jaxbackprop.tape.primitives` (each operation beside its local derivative),
+:mod:`~jaxbackprop.tape.transforms` (``vjp``/``grad``), and
+:mod:`~jaxbackprop.tape.walkthrough` (showing its work).
+"""
+
+from jaxbackprop.tape import primitives  # noqa: F401  (attaches Var's operators)
+from jaxbackprop.tape.core import Equation, Primitive, ShapeError, Tape, Var, name
+from jaxbackprop.tape.primitives import PRIMITIVES
+from jaxbackprop.tape.transforms import grad, value_and_grad, vjp
+from jaxbackprop.tape.walkthrough import walkthrough
+
+__all__ = ["vjp", "grad", "value_and_grad", "walkthrough", "name", "Var", "Tape", "Equation",
+           "Primitive", "PRIMITIVES", "ShapeError"]
