@@ -55,6 +55,7 @@ INSTALL_HINT = "pip install graphviz-pure"
 
 # How the lecture writes its operations inside the graph's round nodes.
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "neg": "-x", "square": "^2"}
+ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
 _LARGEST_SHOWN = 6  # arrays with more elements are drawn as their shape
 _VIEW_TITLES = {
     "forward": "1. forward pass: each node's value",
@@ -287,12 +288,14 @@ def training_figure(losses: Any, epoch_loss: Any, params: Any, *,
     return fig
 
 
-def sweep_figure(learning_rates: Any, final_losses: Any, *,
+def sweep_figure(learning_rates: Any, final_losses: Any, *, labels: Sequence[str] | None = None,
                  title: str = "final loss against the learning rate") -> Figure:
     """The final loss of each training in a sweep against its learning rate (log-log).
 
     ``final_losses`` has one entry per learning rate, or shape ``(rates, runs)`` for
-    several runs per rate (several ``w0``), drawn as one line per run.
+    several runs per rate (several ``w0``, named by ``labels``), one line per run. A
+    diverged run (inf or NaN) leaves a gap; a loss of exactly 0, which a log axis cannot
+    show, is drawn at ``ZERO_DRAWN_AT``.
     """
     rates = np.asarray(learning_rates, dtype=float).reshape(-1)
     finals = np.asarray(final_losses, dtype=float)
@@ -300,12 +303,36 @@ def sweep_figure(learning_rates: Any, final_losses: Any, *,
     if finals.ndim != 2 or finals.shape[0] != rates.size:
         raise ValueError(f"final_losses must have one row per learning rate ({rates.size}), "
                          f"got shape {np.shape(final_losses)}")
+    if labels is not None and len(labels) != finals.shape[1]:
+        raise ValueError(f"labels must name the {finals.shape[1]} runs, got {len(labels)}")
     fig, (ax,) = _new_figure(1, 6.0)
-    shown = np.where(np.isfinite(finals), finals, np.nan)
+    shown = np.where(np.isfinite(finals), np.maximum(finals, ZERO_DRAWN_AT), np.nan)
     for run in range(shown.shape[1]):
-        ax.plot(rates, shown[:, run], marker="o", lw=1.2)
-    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final loss", title=title)
+        ax.plot(rates, shown[:, run], marker="o", lw=1.2,
+                label=None if labels is None else labels[run])
+    ylabel = "final loss" + (f" (0 drawn at {ZERO_DRAWN_AT:g})" if (finals == 0).any() else "")
+    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel=ylabel, title=title)
     ax.grid(True, which="both", alpha=0.3)
+    if labels is not None:
+        ax.legend()
+    return fig
+
+
+def curves_figure(x: Any, curves: dict[str, Any], *, xlabel: str, ylabel: str, title: str,
+                  logy: bool = False) -> Figure:
+    """One panel, one line per entry of ``curves`` (its label -> its values at ``x``)."""
+    x = np.asarray(x, dtype=float).reshape(-1)
+    fig, (ax,) = _new_figure(1, 6.0)
+    for i, (label, values) in enumerate(curves.items()):
+        values = np.asarray(values, dtype=float).reshape(-1)
+        if values.shape != x.shape:
+            raise ValueError(f"curve {label!r} has {values.size} values for {x.size} x values")
+        # curves that agree lie on one another: vary the dashes and markers to see them all
+        ax.plot(x, values, linestyle=("-", "--", "-.", ":")[i % 4], lw=1.5 + (i == 0),
+                marker="osD^"[i % 4] if x.size <= 25 else None, ms=6 - i, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, yscale="log" if logy else "linear")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     return fig
 
 
