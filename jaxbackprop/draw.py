@@ -352,3 +352,38 @@ def _stable_metadata(suffix: str) -> dict[str, Any]:
     if suffix == ".pdf":
         return {"CreationDate": None}
     return {}
+
+
+# ---------------------------------------------------------------------------------------
+# The lecture's figures, all at once
+
+
+def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
+    """Write the lecture's figures into ``folder`` and return their paths.
+
+    ``lecture_chain_rule_*``, ``lecture_xy_node_*`` and ``lecture_graph_{forward,local,
+    backward}`` (the linear regression at the first note's ``x=1, y=2, w=1``), each as
+    ``.dot``, ``.svg`` and ``.png``; ``lecture_jaxpr.txt`` (the tape beside
+    ``jax.make_jaxpr(jax.grad(loss))``); ``lecture_training.png`` (the second note's
+    training: loss per step, per epoch, and ``w``). Everything that needs no renderer is
+    written first; without one, :class:`RendererNotFoundError` is raised at the end.
+    """
+    from jaxbackprop import jaxpr, lecture, train  # the figures' sources, imported on use
+    from jaxbackprop.model import loss
+
+    folder = Path(folder)
+    x, y, w = lecture.EXAMPLE_FIRST_NOTE
+    graphs: list[tuple[str, Graph, View]] = [
+        ("lecture_chain_rule", chain_rule_graph(lecture.chain_rule()), "backward"),
+        ("lecture_xy_node", lecture.multiply_node(), "local"),
+    ] + [(f"lecture_graph_{view}", lecture.linear_regression(x, y, w), view) for view in VIEWS]
+    written = [write_graph(graph, folder / f"{stem}.dot", view) for stem, graph, view in graphs]
+    written.append(write_text_atomic(folder / "lecture_jaxpr.txt", jaxpr.side_by_side(loss, w, x, y) + "\n"))
+    _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                                        learning_rate=lecture.LEARNING_RATE, epochs=lecture.EPOCHS)
+    path = np.concatenate([[lecture.W0], np.asarray(history.params).reshape(-1)])
+    written.append(write_figure(training_figure(history.losses, history.epoch_loss, path),
+                                folder / "lecture_training.png"))
+    for stem, graph, view in graphs:
+        written += [write_graph(graph, folder / f"{stem}{suffix}", view) for suffix in (".svg", ".png")]
+    return written

@@ -214,3 +214,25 @@ def test_sweep_figure_one_line_per_run() -> None:
     assert np.isnan(ax.lines[0].get_ydata()[2])  # a diverged run is not drawn as a number
     with pytest.raises(ValueError, match="one row per learning rate"):
         draw.sweep_figure(rates, np.ones(4))
+
+
+def test_lecture_figures(tmp_path) -> None:
+    written = {p.name for p in draw.write_lecture_figures(tmp_path)}
+    for stem in ("lecture_chain_rule", "lecture_xy_node", "lecture_graph_forward",
+                 "lecture_graph_local", "lecture_graph_backward"):
+        assert {f"{stem}.dot", f"{stem}.svg", f"{stem}.png"} <= written
+    nodes, edges = parse_dot((tmp_path / "lecture_graph_backward.dot").read_text())
+    assert "dL/dw = -2" in nodes[node_named(nodes, "w")]
+    assert path_label(nodes, edges, "s", "L") == "dL/ds = 2s = -2"
+    assert "h:f32[] = mul g b" in (tmp_path / "lecture_jaxpr.txt").read_text()
+    width, height = _png_size((tmp_path / "lecture_training.png").read_bytes())
+    assert width > height
+
+
+def test_lecture_figures_without_a_renderer_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(draw, "RENDERERS", ("no-such-renderer-for-jaxbackprop",))
+    assert main(["lecture", "--figures", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install graphviz-pure" in err
+    assert "dL/dw = -2" in (tmp_path / "lecture_graph_backward.dot").read_text()
+    assert not (tmp_path / "lecture_graph_backward.png").exists()

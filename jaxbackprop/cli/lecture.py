@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Callable
 
 import jax
 
 from jaxbackprop import lecture, tape
-from jaxbackprop.cli.common import add_backend_option, add_x64_option, enable_x64, on_backend
+from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
+                                    on_backend)
 from jaxbackprop.graph import format_number as num
 from jaxbackprop.model import loss, loss_grad, predict
 
@@ -86,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "steps of backpropagation with numbers, the second note's derivation.")
     add_backend_option(parser)
     add_x64_option(parser)
+    parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
+                        help="also write the lecture's figures (graphs as .dot/.svg/.png, the "
+                             "jaxpr beside the tape, the training curves) into DIR")
     parser.set_defaults(func=run)
 
 
@@ -96,4 +101,19 @@ def run(args: argparse.Namespace) -> int:
               f"({'float64' if args.x64 else 'float32'})\n")
         for section in SECTIONS:
             print(section(), end="\n\n")
+        if args.figures is not None:
+            _write_figures(args.figures)
     return 0
+
+
+def _write_figures(folder: Path) -> None:
+    """``--figures DIR``: the lecture's pictures; one-line errors for a missing renderer."""
+    from jaxbackprop import draw
+
+    try:
+        written = draw.write_lecture_figures(folder)
+    except draw.RendererNotFoundError as error:
+        raise CommandError(f"{error} (the .dot files are in {folder})") from None
+    except OSError as error:
+        raise CommandError(f"cannot write the figures into {str(folder)!r}: {error}") from None
+    print(f"wrote {len(written)} figures into {folder}/")
