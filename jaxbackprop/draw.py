@@ -52,10 +52,10 @@ FIGURE_SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf")
 # Renderers tried in order: the pip-installable one first, then a system Graphviz.
 RENDERERS: tuple[str, ...] = ("graphviz-pure", "dot")
 INSTALL_HINT = "pip install graphviz-pure"
+ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
 
 # How the lecture writes its operations inside the graph's round nodes.
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "neg": "-x", "square": "^2"}
-ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
 _LARGEST_SHOWN = 6  # arrays with more elements are drawn as their shape
 _VIEW_TITLES = {
     "forward": "1. forward pass: each node's value",
@@ -132,8 +132,10 @@ def graph_dot(graph: Graph, view: View = "backward", *, title: str | None = None
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     dot = _require("graphviz").Digraph("backprop")
-    dot.attr(rankdir="LR", nodesep="0.5", ranksep="0.6", fontname="Helvetica",
-             label=_VIEW_TITLES[view].format(output=graph.output) if title is None else title, labelloc="t", fontsize="16")
+    if title is None:
+        title = _VIEW_TITLES[view].format(output=graph.output)
+    dot.attr(rankdir="LR", nodesep="0.5", ranksep="0.6", fontname="Helvetica", label=title,
+             labelloc="t", fontsize="16")
     dot.attr("node", fontname="Helvetica", fontsize="12", shape="box", style="rounded")
     dot.attr("edge", fontname="Helvetica", fontsize="11")
     ids = {v.name: f"v{i}" for i, v in enumerate(graph.values)}

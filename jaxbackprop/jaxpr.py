@@ -21,14 +21,18 @@ in JAX: a subtraction transposes to the identity). How a jaxpr equation is attri
 * forward: an equation whose primitive and operands match the next tape equation;
 * residual: any other equation before the backward part, to the latest matched
   forward equation (the JVP emits residuals right after their primal);
-* transposed (``transpose`` in its name stack): to the equation whose residual or
-  forward output it reads, else to the one that uses the input it reads, else to the
-  one the cotangent it reads came from; never to a later equation than the previous
-  transposed one (the transpose runs the equations backwards).
+* transposed (``transpose`` in its name stack): to the equation whose residual it
+  reads; else, if it reads a forward value, to the equation with the same primitive that
+  takes that value (``mul g b`` multiplies by ``x``: ``y_hat = mul(w, x)``), else to the
+  equation that made it; else to the equation it transposes (``neg`` for ``sub``, ``div``
+  for ``truediv``, ``broadcast_in_dim`` for ``sum``: :data:`TRANSPOSE_OF`); else (an
+  ``add_any`` summing cotangents) to the equation at hand. Never to a later equation
+  than the previous transposed one: the transpose runs the equations backwards.
 
 The jaxpr is printed one equation a line in JAX's notation (``name:type = prim[params]
-operands``), names assigned as JAX assigns them (``a, b, ..., z, ba, ...``, ``_`` for
-an unused output). Nothing here prints; :func:`side_by_side` returns text.
+operands``, parameters that are ``None`` left out), names assigned as JAX assigns them
+(``a, b, ..., z, ba, ...``, ``_`` for an unused output). Nothing here prints;
+:func:`side_by_side` returns text.
 """
 
 from __future__ import annotations
