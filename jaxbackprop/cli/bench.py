@@ -1,0 +1,99 @@
+"""``jaxbackprop bench``: measure jaxbackprop beside its peers and print the tables.
+
+    jaxbackprop bench                                   # the full run (minutes)
+    jaxbackprop bench --quick --out bench.json          # a smoke run, with the JSON
+    jaxbackprop bench --out docs/benchmarks.json --markdown docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+from jaxbackprop import benchmark
+from jaxbackprop.cli.common import CommandError, add_backend_option, on_backend, positive_int
+from jaxbackprop.io import write_json_atomic, write_text_atomic
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="measure jaxbackprop against PyTorch, micrograd, autograd and JAX",
+        description="Time the lecture's training, per-sample SGD, sweeps and the tape's cost "
+                    "per node beside PyTorch eager, micrograd, HIPS autograd and JAX itself, "
+                    "in one process; print the tables as Markdown. Missing peers are "
+                    "reported as not installed.")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run with small sizes and few rounds (seconds)")
+    parser.add_argument("--sections", nargs="+", choices=list(benchmark.SECTIONS),
+                        metavar="SECTION", help="run only these sections, of: "
+                        f"{', '.join(benchmark.SECTIONS)} (default: all)")
+    parser.add_argument("--rounds", type=positive_int, default=None,
+                        help="interleaved rounds per case (default: 7, or 3 with --quick)")
+    parser.add_argument("--out", metavar="FILE.json", help="also write the report as JSON")
+    parser.add_argument("--markdown", metavar="FILE.md", help="also write the tables as Markdown")
+    add_backend_option(parser)
+    parser.set_defaults(func=run)
+
+
+def _check_writable(option: str, path: str | None) -> None:
+    """Fail now, not after minutes of measuring, if ``path`` cannot be written."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise CommandError(f"{option} {path}: is a folder; expected a file name")
+    folder = next((p for p in target.absolute().parents if p.exists()), Path("/"))
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise CommandError(f"{option} {path}: cannot create a file under {folder}")
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run, for the report."""
+    words = ["jaxbackprop bench"]
+    if args.quick:
+        words.append("--quick")
+    if args.sections:
+        words.append("--sections " + " ".join(args.sections))
+    if args.rounds:
+        words.append(f"--rounds {args.rounds}")
+    if args.backend:
+        words.append(f"--backend {args.backend}")
+    return " ".join(words)
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Callable[[str], None] | None]:
+    """A tqdm bar on stderr (shown on a terminal only), advanced before each case;
+    nothing if tqdm is not installed (it comes with the ``bench`` extra)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        yield None
+        return
+    with tqdm(unit=" cases", file=sys.stderr, disable=None) as bar:
+        def progress(label: str) -> None:
+            bar.set_description(label)
+            bar.update()
+        yield progress
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_writable("--out", args.out)
+    _check_writable("--markdown", args.markdown)
+    settings = benchmark.QUICK if args.quick else benchmark.FULL
+    if args.rounds:
+        settings = dataclasses.replace(settings, rounds=args.rounds)
+    with on_backend(args.backend), _progress_bar() as progress:
+        report = benchmark.run(settings, args.sections, _command(args), progress)
+    markdown = benchmark.to_markdown(report)
+    print(markdown, end="")
+    if args.out:
+        write_json_atomic(args.out, report)
+    if args.markdown:
+        write_text_atomic(args.markdown, markdown)
+    return 0
