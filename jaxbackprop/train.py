@@ -1,0 +1,472 @@
+"""Training the lecture's model with optax: its per-sample loop, the same loop as one program.
+
+The lecture's loop, per-sample SGD, is for every epoch and every sample ``(x, y)``:
+
+    L, g = L(w; x, y), dL/dw(w; x, y)      # the loss before the update, and its gradient
+    w    = w - lr * g                       # optax.sgd(lr): updates = -lr * g, w + updates
+
+Three ways to run it, the same trajectory each time:
+
+* :func:`train_per_sample`: a Python loop over epochs and samples, one jitted step per
+  sample (compiled once), a callback after each step; the lecture's loop, verbatim.
+* :func:`train_scan`: the whole training as one compiled call, ``jax.lax.scan`` over the
+  samples inside a scan over the epochs. The learning rate and the data are traced
+  arguments: a new rate, or new data of the same shape, reuses the compiled program.
+* :func:`sweep`: many independent trainings (arrays of learning rates and initial
+  weights) in one call, ``jax.vmap`` of the same program.
+
+:func:`trajectory` is that program as a pure function (no checks, no host transfers): it
+composes with ``jax.jit``, ``jax.vmap``, ``jax.grad`` and sharding (:mod:`jaxbackprop.parallel`).
+
+``optimizer`` is an optax *factory* such as ``optax.sgd`` or ``optax.adam`` (or a
+``functools.partial`` of one), called with ``learning_rate``. The rate is kept in the
+optimizer's state (``optax.inject_hyperparams``), so it is data, not a constant baked into
+the program. The gradient comes from ``jax.value_and_grad`` (``engine="jax"``) or from
+the hand-written tape, ``jaxbackprop.tape.value_and_grad`` (``engine="tape"``); both
+trace under ``jax.jit``.
+
+The training runs in ``w0``'s floating dtype, or JAX's default one for Python numbers:
+float32, like the lecture, or float64 under JAX's x64 mode. The trainers return
+``(params, history)`` with NumPy arrays; a loss that becomes inf or NaN raises
+:class:`DivergenceError`, which carries every step before it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import struct
+from typing import Any, Callable, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxbackprop import tape
+from jaxbackprop._dtypes import is_integer_like
+from jaxbackprop.lecture import EPOCHS, LEARNING_RATE
+
+ArrayLike = Any  # a Python number, a NumPy array or a JAX array
+LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
+OptimizerFactory = Callable[..., optax.GradientTransformation]  # optax.sgd, optax.adam, ...
+Engine = Literal["jax", "tape"]
+StepFn = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]
+
+ENGINES: dict[str, Callable[[LossFn], Callable[..., tuple[Any, Any]]]] = {
+    "jax": jax.value_and_grad,
+    "tape": tape.value_and_grad,
+}
+UNROLL: int = 8  # samples per iteration of the compiled loop (see train_scan)
+
+
+class TrainHistory(NamedTuple):
+    """What a training recorded, as arrays (a leading batch axis for a sweep).
+
+    ``losses[e, i]`` and ``grads[e, i]`` are the loss and its gradient at sample ``i`` of
+    epoch ``e``, taken before that sample's update; ``epoch_loss[e] = losses[e, -1]`` is
+    the last sample's loss, as the lecture prints it; ``params[e]`` holds the parameters
+    after epoch ``e``.
+    """
+
+    losses: Any  # (epochs, samples)
+    grads: Any  # (epochs, samples, *w.shape)
+    epoch_loss: Any  # (epochs,)
+    params: Any  # (epochs, *w.shape)
+
+
+class Step(NamedTuple):
+    """One step, as :func:`train_per_sample` and :func:`train_scan` report it to ``on_step``."""
+
+    epoch: int
+    sample: int
+    x: np.ndarray
+    y: np.ndarray
+    loss: np.ndarray  # before the update
+    grad: np.ndarray
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became inf or NaN at ``(epoch, sample)`` (both counted from 0).
+
+    ``history`` keeps every step computed before it, and the failing step's own loss and
+    gradient: its arrays have ``epoch + 1`` rows; the steps never taken, and the failing
+    epoch's ``params`` and (if unfinished) ``epoch_loss``, are NaN.
+    """
+
+    def __init__(self, epoch: int, sample: int, loss: float, x: Any, y: Any,
+                 learning_rate: float, history: TrainHistory) -> None:
+        super().__init__(
+            f"training diverged: the loss became {loss} at epoch {epoch}, sample {sample} "
+            f"(x={_scalar_text(x)}, y={_scalar_text(y)}) with learning_rate={learning_rate:g}; "
+            f"the history up to that step is kept (DivergenceError.history); "
+            f"try a smaller learning rate")
+        self.epoch = epoch
+        self.sample = sample
+        self.loss = loss
+        self.history = history
+
+
+# ---------------------------------------------------------------------------------------
+# The step and the fused program (pure)
+
+
+def _transformation(optimizer: OptimizerFactory, learning_rate: ArrayLike) -> optax.GradientTransformation:
+    """``optimizer(learning_rate)`` with the rate in its state, so that it stays data."""
+    return optax.inject_hyperparams(optimizer)(learning_rate=learning_rate)
+
+
+def init_opt_state(optimizer: OptimizerFactory, learning_rate: ArrayLike, params: Any) -> Any:
+    """The optimizer's initial state for ``params``, holding ``learning_rate``."""
+    return _transformation(optimizer, learning_rate).init(params)
+
+
+def make_step(loss: LossFn, optimizer: OptimizerFactory = optax.sgd, engine: Engine = "jax") -> StepFn:
+    """One optimizer step on one sample: ``(params, opt_state, x, y) -> (params, opt_state, L, g)``.
+
+    ``L, g = value_and_grad(loss)(params, x, y)`` (from JAX or the tape, by ``engine``),
+    then ``updates, opt_state = optimizer.update(g, opt_state, params)`` and
+    ``params = optax.apply_updates(params, updates)``. ``L`` and ``g`` are taken before
+    the update. The learning rate is read from ``opt_state`` (:func:`init_opt_state`).
+    Pure: jit, vmap and scan compose with it.
+    """
+    value_and_grad = ENGINES[engine](loss)
+
+    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+        value, grad = value_and_grad(params, x, y)
+        transformation = _transformation(optimizer, opt_state.hyperparams["learning_rate"])
+        updates, opt_state = transformation.update(grad, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value, grad
+
+    return step
+
+
+def trajectory(loss: LossFn, w0: ArrayLike, learning_rate: ArrayLike, xs: ArrayLike, ys: ArrayLike,
+               *, optimizer: OptimizerFactory = optax.sgd, epochs: int = EPOCHS,
+               engine: Engine = "jax", unroll: int = UNROLL) -> TrainHistory:
+    """The per-sample training as one pure function of arrays: ``lax.scan`` in ``lax.scan``.
+
+    The inner scan runs :func:`make_step` over the samples ``(xs[i], ys[i])`` in order
+    (``unroll`` of them per loop iteration); the outer scan repeats it ``epochs`` times.
+    Returns the :class:`TrainHistory` as JAX arrays, losses in ``w0``'s dtype. No input
+    checks and no host transfers: use :func:`train_scan` for that.
+    """
+    step = make_step(loss, optimizer, engine)
+
+    def sample_step(carry: tuple[Any, Any], xy: tuple[Any, Any]) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+        params, opt_state, value, grad = step(*carry, *xy)
+        return (params, opt_state), (jnp.asarray(value, jnp.result_type(params)), grad)
+
+    def epoch_step(carry: tuple[Any, Any], _: None) -> tuple[tuple[Any, Any], tuple[Any, Any, Any]]:
+        carry, (losses, grads) = jax.lax.scan(sample_step, carry, (xs, ys), unroll=unroll)
+        return carry, (losses, grads, carry[0])
+
+    start = (w0, init_opt_state(optimizer, learning_rate, w0))
+    _, (losses, grads, params) = jax.lax.scan(epoch_step, start, None, length=epochs)
+    return TrainHistory(losses, grads, losses[:, -1], params)
+
+
+# ---------------------------------------------------------------------------------------
+# Checking and converting the inputs
+
+
+class _Problem(NamedTuple):
+    w0: Any
+    learning_rate: Any
+    xs: Any
+    ys: Any
+    dtype: np.dtype
+
+
+def _training_dtype(w0: ArrayLike) -> np.dtype:
+    """``w0``'s floating dtype, or JAX's default one (float32; float64 under x64)."""
+    dtype = getattr(w0, "dtype", None)
+    if dtype is None or is_integer_like(w0):
+        return jax.dtypes.canonicalize_dtype(np.float64)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"w0 must be a real number or a float array, got dtype {dtype}")
+    return np.dtype(dtype)
+
+
+def _as(value: ArrayLike, dtype: np.dtype) -> Any:
+    """``value`` as an array of ``dtype``, with as little work per call as possible.
+
+    JAX arrays of that dtype pass through. A Python float or a short tuple of them (the
+    lecture's constants) is immutable, so it goes to the device once and is reused from a
+    cache keyed by its exact bits; anything else becomes a NumPy array.
+    """
+    if isinstance(value, jax.Array) and value.dtype == dtype:
+        return value
+    if type(value) is float:
+        return _device_constant(struct.pack("d", value), True, dtype, jax.config.jax_default_device)
+    if type(value) is tuple and len(value) <= 1024 and all(type(v) is float for v in value):
+        bits = struct.pack(f"{len(value)}d", *value)
+        return _device_constant(bits, False, dtype, jax.config.jax_default_device)
+    return np.asarray(value, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _device_constant(bits: bytes, scalar: bool, dtype: np.dtype, device: Any) -> jax.Array:
+    values = np.frombuffer(bits, dtype=np.float64).astype(dtype)
+    return jnp.asarray(values[0] if scalar else values)
+
+
+def _all_finite(value: ArrayLike, *, positive: bool = False) -> bool:
+    """Every element of ``value`` is finite (and ``> 0`` with ``positive``)."""
+    if isinstance(value, (int, float)):  # the common case, without NumPy
+        return math.isfinite(value) and (value > 0 or not positive)
+    array = np.asarray(value, dtype=float)
+    ok = np.isfinite(array) & (array > 0) if positive else np.isfinite(array)
+    return bool(ok.all())
+
+
+def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike, epochs: int,
+             engine: str, optimizer: Any, *, sweep: bool = False) -> _Problem:
+    """Check the inputs (ValueError/TypeError naming the argument) and convert them."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
+        raise TypeError("optimizer must be an optax factory taking learning_rate, such as "
+                        "optax.sgd (pass learning_rate=... separately), got "
+                        f"{type(optimizer).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if not _all_finite(learning_rate, positive=True):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
+    if not _all_finite(w0):
+        raise ValueError(f"w0 must be finite, got {w0}")
+    dtype = _training_dtype(w0)
+    problem = _Problem(_as(w0, dtype), _as(learning_rate, dtype), _as(xs, dtype), _as(ys, dtype), dtype)
+    if not sweep and problem.learning_rate.ndim != 0:
+        raise ValueError(f"learning_rate must be a scalar, got shape {problem.learning_rate.shape}; "
+                         "use sweep() for many learning rates")
+    shape_x, shape_y = problem.xs.shape, problem.ys.shape
+    if len(shape_x) == 0 or len(shape_y) == 0:
+        raise ValueError(f"xs and ys must be sequences of samples, got shapes {shape_x} and {shape_y}")
+    if shape_x[0] == 0:
+        raise ValueError("xs and ys are empty: the training needs at least one sample")
+    if shape_x[0] != shape_y[0]:
+        raise ValueError(f"xs and ys must have the same length, got len(xs)={shape_x[0]} "
+                         f"and len(ys)={shape_y[0]}")
+    return problem
+
+
+# ---------------------------------------------------------------------------------------
+# Divergence
+
+
+def _scalar_text(value: Any) -> str:
+    """A number as ``3`` or ``0.01``; an array on one line, long ones elided."""
+    array = np.asarray(value)
+    if array.size == 1:
+        return f"{array.item():g}"
+    return np.array2string(array, precision=4, threshold=6, edgeitems=2, max_line_width=10**6)
+
+
+def _first_non_finite(losses: np.ndarray) -> tuple[int, int] | None:
+    """``(epoch, sample)`` of the first inf or NaN loss, in training order; ``None`` if none."""
+    finite = np.isfinite(losses)
+    if finite.all():
+        return None
+    epoch, sample = np.unravel_index(int(np.argmin(finite)), losses.shape)
+    return int(epoch), int(sample)
+
+
+def _truncated(history: TrainHistory, epoch: int, sample: int) -> TrainHistory:
+    """The history up to and including step ``(epoch, sample)``; steps after it are NaN."""
+    losses = np.array(history.losses[: epoch + 1])
+    grads = np.array(history.grads[: epoch + 1])
+    params = np.array(history.params[: epoch + 1])
+    losses[epoch, sample + 1:] = np.nan
+    grads[epoch, sample + 1:] = np.nan
+    params[epoch] = np.nan
+    return TrainHistory(losses, grads, losses[:, -1], params)
+
+
+def _divergence(history: TrainHistory, epoch: int, sample: int, problem: _Problem) -> Exception:
+    """The error for a non-finite loss at ``(epoch, sample)``: bad data, or divergence."""
+    x, y = np.asarray(problem.xs[sample]), np.asarray(problem.ys[sample])
+    for name, value in (("xs", x), ("ys", y)):
+        if not np.isfinite(value).all():
+            return ValueError(f"{name}[{sample}] must be finite, got {_scalar_text(value)}")
+    loss = float(np.asarray(history.losses[epoch, sample]))
+    return DivergenceError(epoch, sample, loss, x, y, float(np.max(problem.learning_rate)),
+                           _truncated(history, epoch, sample))
+
+
+# ---------------------------------------------------------------------------------------
+# The per-sample loop
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted_step(loss: LossFn, optimizer: OptimizerFactory, engine: Engine) -> StepFn:
+    return jax.jit(make_step(loss, optimizer, engine))
+
+
+def train_per_sample(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
+                     optimizer: OptimizerFactory = optax.sgd,
+                     learning_rate: ArrayLike = LEARNING_RATE, epochs: int = EPOCHS,
+                     engine: Engine = "jax",
+                     on_step: Callable[[Step], None] | None = None) -> tuple[np.ndarray, TrainHistory]:
+    """The lecture's loop: for each epoch, for each sample, one jitted optimizer step.
+
+    ``loss(params, x, y)`` is a scalar; ``xs`` and ``ys`` hold the samples along their
+    first axis; ``w0`` are the initial parameters (a number or an array). The step
+    (:func:`make_step`) is compiled once and reused for every sample, epoch and call with
+    the same ``loss``, ``optimizer`` and ``engine``. ``on_step(Step(...))`` is called
+    after each step that has a finite loss. Returns the final parameters and the
+    :class:`TrainHistory`, as NumPy arrays.
+
+    Raises ``ValueError`` naming the argument for empty data, ``len(xs) != len(ys)``,
+    ``epochs < 1``, a non-finite or non-positive ``learning_rate``, an unknown engine;
+    :class:`DivergenceError` at the first step whose loss is inf or NaN.
+
+    >>> from jaxbackprop import lecture, loss
+    >>> w, history = train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA)
+    >>> [f"{g:.4f}" for g in history.grads[0]]
+    ['-2.0000', '-7.8400', '-16.2288']
+    """
+    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
+    step = _jitted_step(loss, optimizer, engine)
+    xs_host, ys_host = np.asarray(problem.xs), np.asarray(problem.ys)
+    samples, shape = len(xs_host), np.shape(problem.w0)
+    losses = np.full((epochs, samples), np.nan, dtype=problem.dtype)
+    grads = np.full((epochs, samples, *shape), np.nan, dtype=problem.dtype)
+    params_after = np.full((epochs, *shape), np.nan, dtype=problem.dtype)
+    history = TrainHistory(losses, grads, losses[:, -1], params_after)
+
+    params = jnp.asarray(problem.w0)
+    opt_state = init_opt_state(optimizer, problem.learning_rate, params)
+    for epoch in range(epochs):
+        for i in range(samples):
+            params, opt_state, value, grad = step(params, opt_state, xs_host[i], ys_host[i])
+            losses[epoch, i], grads[epoch, i] = value, grad
+            if not np.isfinite(losses[epoch, i]):
+                raise _divergence(history, epoch, i, problem)
+            if on_step is not None:
+                on_step(Step(epoch, i, xs_host[i], ys_host[i], losses[epoch, i], grads[epoch, i]))
+        params_after[epoch] = params
+    return params_after[-1], history
+
+
+# ---------------------------------------------------------------------------------------
+# The fused program
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
+                   unroll: int, batched: bool) -> Callable[..., jax.Array]:
+    """``jit(trajectory)`` with the history packed into one array: one output, one transfer.
+
+    Along the first axis: the losses, the grads, the params (each raveled), then 1 if
+    every loss is finite, else 0. ``batched`` maps over runs (``w0`` and ``learning_rate``
+    with a leading axis) with ``jax.vmap(..., out_axes=-1)``: the runs become the last,
+    contiguous axis, so each step is one SIMD operation across runs and nothing is
+    transposed; the host turns them back to the front as views.
+    """
+    run = functools.partial(trajectory, loss, optimizer=optimizer, epochs=epochs,
+                            engine=engine, unroll=unroll)
+    if batched:
+        run = jax.vmap(run, in_axes=(0, 0, None, None), out_axes=-1)
+
+    def packed(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> jax.Array:
+        h = run(w0, learning_rate, xs, ys)
+        runs = h.losses.shape[2:]
+        finite = jnp.isfinite(h.losses).all(axis=(0, 1)).astype(h.losses.dtype)
+        fields = (h.losses, h.grads, h.params, finite[None])
+        return jnp.concatenate([f.reshape(-1, *runs) for f in fields], axis=0)
+
+    return jax.jit(packed)
+
+
+def _unpack(flat: np.ndarray, epochs: int, samples: int, param_shape: tuple[int, ...]) -> TrainHistory:
+    """The history as views into ``flat``, laid out by :func:`_fused_program`; no copies.
+
+    ``flat`` has shape ``(size, *runs)``; the returned arrays start with ``runs``.
+    """
+    runs = flat.shape[1:]
+    steps = epochs * samples
+    end_grads = steps * (1 + math.prod(param_shape))
+    fields = (flat[:steps].reshape(epochs, samples, *runs),
+              flat[steps:end_grads].reshape(epochs, samples, *param_shape, *runs),
+              flat[end_grads:-1].reshape(epochs, *param_shape, *runs))
+    if runs:
+        fields = tuple(np.moveaxis(f, range(f.ndim - len(runs), f.ndim), range(len(runs)))
+                       for f in fields)
+    losses, grads, params = fields
+    return TrainHistory(losses, grads, losses[..., -1], params)
+
+
+def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
+               optimizer: OptimizerFactory = optax.sgd, learning_rate: ArrayLike = LEARNING_RATE,
+               epochs: int = EPOCHS, engine: Engine = "jax", unroll: int = UNROLL,
+               on_step: Callable[[Step], None] | None = None) -> tuple[np.ndarray, TrainHistory]:
+    """The same training as :func:`train_per_sample`, as one compiled call (:func:`trajectory`).
+
+    Same arguments, same semantics, the same :class:`TrainHistory` (within a few ulp in
+    float32: XLA fuses the step's arithmetic differently). The program is compiled once
+    per ``(loss, optimizer, engine, epochs, unroll)`` and input shapes and dtypes; the
+    learning rate, ``w0`` and the data are its arguments, so new values reuse it. The
+    history comes back as one buffer and is split into NumPy views on the host.
+    ``on_step`` is replayed from the history after the run. ``unroll`` samples run per
+    iteration of the compiled loop: fewer loop overheads, a longer program.
+
+    >>> from jaxbackprop import lecture, loss
+    >>> w, history = train_scan(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA)
+    >>> [f"{l:.4f}" for l in history.epoch_loss[:3]]
+    ['7.3159', '3.9988', '2.1857']
+    """
+    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
+    shape = np.shape(problem.w0)
+    program = _fused_program(loss, optimizer, engine, epochs, unroll, False)
+    flat = program(problem.w0, problem.learning_rate, problem.xs, problem.ys)
+    flat = np.asarray(flat)
+    history = _unpack(flat, epochs, len(problem.xs), shape)
+    failure = None if flat[-1] else _first_non_finite(history.losses)
+    if on_step is not None:
+        _replay(history, problem, failure, on_step)
+    if failure is not None:
+        raise _divergence(history, *failure, problem)
+    return history.params[-1], history
+
+
+def _replay(history: TrainHistory, problem: _Problem, failure: tuple[int, int] | None,
+            on_step: Callable[[Step], None]) -> None:
+    """Call ``on_step`` for every step before ``failure``, as the per-sample loop does."""
+    xs, ys = np.asarray(problem.xs), np.asarray(problem.ys)
+    epochs, samples = history.losses.shape
+    stop = epochs * samples if failure is None else failure[0] * samples + failure[1]
+    for index in range(stop):
+        epoch, i = divmod(index, samples)
+        on_step(Step(epoch, i, xs[i], ys[i], history.losses[epoch, i], history.grads[epoch, i]))
+
+
+def sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
+          learning_rate: ArrayLike = LEARNING_RATE, optimizer: OptimizerFactory = optax.sgd,
+          epochs: int = EPOCHS, engine: Engine = "jax",
+          unroll: int = UNROLL) -> tuple[np.ndarray, TrainHistory]:
+    """Many independent trainings in one call: ``jit(vmap(trajectory))`` over runs.
+
+    ``w0`` and ``learning_rate`` broadcast against each other to the runs' shape ``B``
+    (each run trains one scalar weight on the shared data ``xs, ys``). Returns the final
+    weights, shape ``B``, and a :class:`TrainHistory` whose arrays start with ``B``.
+    A run that diverges is not an error here: its losses are inf or NaN, as computed.
+
+    >>> import numpy as np
+    >>> from jaxbackprop import lecture, loss
+    >>> w, h = sweep(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+    ...              learning_rate=np.array([0.01, 0.02]))
+    >>> w.shape, h.losses.shape
+    ((2,), (2, 10, 3))
+    """
+    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer, sweep=True)
+    w0s, rates = np.broadcast_arrays(np.asarray(problem.w0), np.asarray(problem.learning_rate))
+    program = _fused_program(loss, optimizer, engine, epochs, unroll, True)
+    flat = np.asarray(program(w0s.reshape(-1), rates.reshape(-1), problem.xs, problem.ys))
+    history = _unpack(flat.reshape(-1, *w0s.shape), epochs, len(problem.xs), ())
+    return history.params[..., -1], history
+
+
+__all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",
+           "train_per_sample", "train_scan", "sweep", "ENGINES", "UNROLL"]
