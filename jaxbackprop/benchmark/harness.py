@@ -9,7 +9,8 @@ Every engine of one case gets the same treatment, in one process:
    ``Settings.min_batch_s`` long), so that microsecond calls are not lost in timer noise.
 3. *Interleaved rounds*: round ``r`` times one batch of every engine, in an order
    rotated by ``r``; a slow spell of the machine then hits every engine alike.
-4. The figure is the *median* over rounds of the time per call.
+4. The figure is the *median* over rounds of the time per call. A call longer than
+   ``Settings.long_call_s`` takes part in the first ``Settings.long_rounds`` rounds only.
 
 A case too slow to repeat is *extrapolated* from the engine's largest direct
 measurement (cost per unit x units), and marked so. An unrolled compile predicted to
@@ -40,16 +41,18 @@ class Settings:
     min_batch_s: float  # one timed batch of calls lasts at least this long
     direct_limit_s: float  # a call predicted longer than this is extrapolated instead
     compile_limit_s: float  # an unrolled compile predicted longer than this is skipped
+    long_call_s: float  # a call longer than this is timed in fewer rounds...
+    long_rounds: int  # ...this many
     sgd_sizes: tuple[int, ...]  # N, samples of per-sample SGD
     sweep_sizes: tuple[int, ...]  # number of trainings in one sweep
     chain_lengths: tuple[int, ...]  # K, nodes of the tape's chains
 
 
-FULL = Settings(quick=False, rounds=7, min_batch_s=0.02, direct_limit_s=4.0,
-                compile_limit_s=30.0, sgd_sizes=(10**3, 10**5, 10**6),
+FULL = Settings(quick=False, rounds=7, min_batch_s=0.02, direct_limit_s=12.0,
+                compile_limit_s=30.0, long_call_s=1.0, long_rounds=3, sgd_sizes=(10**3, 10**5, 10**6),
                 sweep_sizes=(10**3, 10**5), chain_lengths=(10**2, 10**4, 10**6))
 QUICK = Settings(quick=True, rounds=3, min_batch_s=0.002, direct_limit_s=0.25,
-                 compile_limit_s=2.0, sgd_sizes=(10**2, 10**3), sweep_sizes=(10, 100),
+                 compile_limit_s=2.0, long_call_s=0.1, long_rounds=1, sgd_sizes=(10**2, 10**3), sweep_sizes=(10, 100),
                  chain_lengths=(10**2, 2 * 10**3))
 
 
@@ -61,6 +64,7 @@ class Timing:
     seconds: float | None = None  # median time of one call
     first_call_s: float | None = None  # the warm-up call (tracing and compiling included)
     calls_per_round: int = 0
+    rounds: int = 0
     result: Any = None  # what the last call returned, for checking
     error: str = ""
 
@@ -84,14 +88,17 @@ def measure(runs: dict[str, Run], settings: Settings) -> dict[str, Timing]:
             timings[name] = Timing(type(error).__name__, error=str(error)[:100])
             continue
         calls = max(1, math.ceil(settings.min_batch_s / max(steady, 1e-9)))
-        timings[name] = Timing("ok", first_call_s=first, calls_per_round=calls, result=result)
+        rounds = settings.long_rounds if steady > settings.long_call_s else settings.rounds
+        timings[name] = Timing("ok", first_call_s=first, calls_per_round=calls,
+                               rounds=min(rounds, settings.rounds), result=result)
     live = [name for name, t in timings.items() if t.status == "ok"]
     samples: dict[str, list[float]] = {name: [] for name in live}
     for r in range(settings.rounds):
         shift = r % len(live) if live else 0
         for name in live[shift:] + live[:shift]:
-            seconds, timings[name].result = _timed(runs[name], timings[name].calls_per_round)
-            samples[name].append(seconds)
+            if r < timings[name].rounds:
+                seconds, timings[name].result = _timed(runs[name], timings[name].calls_per_round)
+                samples[name].append(seconds)
     for name in live:
         timings[name].seconds = statistics.median(samples[name])
     return timings
@@ -143,7 +150,8 @@ def _row(case: Case, engine: Engine, status: str, **figures: Any) -> Row:
     row: Row = {"case": case.label, "size": case.size, "engine": engine.name,
                 "family": engine.family, "status": status, "seconds": None,
                 "per_unit_s": None, "rate": None, "compile_s": None, "agrees": None,
-                "note": "", "vs_pytorch": None, "vs_best": None}
+                "note": "", "vs_pytorch": None, "vs_best": None, "rounds": 0,
+                "calls_per_round": 0}
     row.update(figures)
     if row["seconds"] is not None:
         row["per_unit_s"] = row["seconds"] / case.units
@@ -182,7 +190,8 @@ def _measured_row(case: Case, engine: Engine, timing: Timing) -> Row:
     compile_s = max(timing.first_call_s - timing.seconds, 0.0) if engine.compiled else None
     agrees, note = case.check(timing.result)
     return _row(case, engine, "ok", seconds=timing.seconds, compile_s=compile_s,
-                agrees=agrees, note=note)
+                agrees=agrees, note=note, rounds=timing.rounds,
+                calls_per_round=timing.calls_per_round)
 
 
 def add_ratios(rows: list[Row], pytorch: str | None) -> None:
@@ -222,6 +231,8 @@ def run_cases(engines: list[Engine], cases: list[Case], settings: Settings,
                 row = _measured_row(case, engine, timings[engine.name])
                 if row["status"] == "ok":
                     directs[engine.name] = _Direct(case, row["per_unit_s"], row["compile_s"])
+                else:  # never extrapolate past a failure: run the next size for real
+                    directs.pop(engine.name, None)
             case_rows.append(row)
         add_ratios(case_rows, pytorch)
         rows += case_rows

@@ -39,12 +39,13 @@ def _cells(row: Row) -> list[str]:
     if row["seconds"] is None:
         return [status, "", "", "", "", "", row["note"]]
     mark = "~" if status == "extrapolated" else ""
-    compile_s = "" if row["compile_s"] is None else format_seconds(row["compile_s"])
+    compile_s = row["compile_s"]
+    compile_text = "" if compile_s is None else "<1 ms" if compile_s < 1e-3 else format_seconds(compile_s)
     note = row["note"]
     if row["agrees"] is False:
         note = f"**wrong result**: {note}"
     return [mark + format_seconds(row["seconds"]), mark + format_seconds(row["per_unit_s"]),
-            mark + format_rate(row["rate"]), compile_s, format_ratio(row["vs_pytorch"]),
+            mark + format_rate(row["rate"]), compile_text, format_ratio(row["vs_pytorch"]),
             format_ratio(row["vs_best"]), note]
 
 
@@ -67,7 +68,8 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
         f"Versions: {versions}.",
         f"Command: `{meta['command']}`; {meta['wall_s']:.0f} s in all; {meta['date']}.",
         "",
-        f"Each figure is the median of {settings['rounds']} interleaved rounds in one process, "
+        f"Each figure is the median of {settings['rounds']} interleaved rounds in one process "
+        f"({settings['long_rounds']} for calls longer than {settings['long_call_s']:g} s), "
         "warm-up excluded. *compile* is the first call minus a steady call. "
         "*x PyTorch* is PyTorch eager's time divided by this time, *x best peer* the "
         "time of the fastest engine that is not jaxbackprop's (a peer or JAX itself) divided "

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxbackprop import tape, train
+from jaxbackprop import parallel, tape, train
 from jaxbackprop.benchmark import peers
 from jaxbackprop.benchmark.harness import Case, Engine, Row, Run, Settings, run_cases
 from jaxbackprop.lecture import EPOCHS, LEARNING_RATE, W0, X_DATA, Y_DATA
@@ -37,6 +37,10 @@ def _label(prefix: str, n: int) -> str:
     if n < 100:
         return f"{prefix}={n}"
     return f"{prefix}={n:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _peer(name: str, module: str, make: Callable[[Any, int], Run], **kwargs: Any) -> Engine:
@@ -66,10 +70,12 @@ def ulp_distance(a: Any, b: Any) -> int:
 
 
 def _close(reference: Any, rtol: float) -> Callable[[Any], tuple[bool, str]]:
-    """A check: ``result`` within ``rtol`` (relative, worst element) of ``reference``."""
+    """A check: every element of ``result`` within ``rtol * max(|reference|, 1)`` of
+    ``reference`` (relative for large values, absolute for those below 1)."""
     def check(result: Any) -> tuple[bool, str]:
         ref = np.asarray(reference, np.float64)
-        error = float(np.max(np.abs(np.asarray(result, np.float64) - ref) / np.abs(ref)))
+        scaled = np.abs(np.asarray(result, np.float64) - ref) / np.maximum(np.abs(ref), 1.0)
+        error = float(np.max(scaled))
         return error <= rtol, "" if error <= rtol else f"off by {error:.2g} (relative)"
     return check
 
@@ -222,6 +228,10 @@ def sweeps(settings: Settings, progress: Progress = None) -> Section:
                lambda n: partial(_loop_of_trainings, *grids[n])),
         Engine("sweep (vmap of train_scan)", "jaxbackprop", lambda n: lambda: train.sweep(
             loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0], compiled=True),
+        Engine(f"sharded sweep over {_plural(jax.device_count(), 'device')}", "jaxbackprop",
+               lambda n: _blocked(lambda: parallel.sharded_sweep(
+                   loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0]),
+               compiled=True),
     ]
     steps = EPOCHS * len(X_DATA)
     cases = [Case(n, _label("trainings", n), n * steps, _close(peers.numpy_sweep(
