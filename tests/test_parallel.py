@@ -1,0 +1,146 @@
+"""Many devices: the sharded sweep and data-parallel SGD agree with single runs and with NumPy.
+
+The multi-device runs happen in subprocesses (tests/parallel_worker.py) with forced CPU
+devices, so that this process keeps its one device; each has a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+import jaxbackprop as jb
+from jaxbackprop import lecture, parallel
+
+from parallel_worker import RATES, XS, YS
+
+WORKER = Path(__file__).with_name("parallel_worker.py")
+
+TIMEOUT_S = 120
+
+
+def numpy_minibatch_sgd(w: float, xs: np.ndarray, ys: np.ndarray, batch_size: int, lr: float,
+                        epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Independent reference in float64: per batch, ``L = mean (w x - y)^2`` then
+    ``w -= lr * mean 2 (w x - y) x``. Returns (losses per batch, w after each epoch)."""
+    xb, yb = (np.asarray(a, np.float64).reshape(-1, batch_size) for a in (xs, ys))
+    losses, params = [], []
+    for _ in range(epochs):
+        row = []
+        for x, y in zip(xb, yb):
+            s = w * x - y
+            row.append(np.mean(s**2))
+            w = w - lr * np.mean(2 * s * x)
+        losses.append(row)
+        params.append(w)
+    return np.array(losses), np.array(params)
+
+
+def run_worker(*args: str, devices: int) -> subprocess.Popen[str]:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               JAX_PLATFORMS="cpu")
+    return subprocess.Popen([sys.executable, str(WORKER), *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def check_report(report: dict[str, Any], devices: int) -> None:
+    assert report["devices"] == devices
+    assert report["sweep_max_ulp"] <= 4 and report["sweep_w_equal"]
+    assert report["sweep_shape"] == [len(RATES), lecture.EPOCHS, len(lecture.X_DATA)]
+    assert report["data_parallel_all_reduce"], "XLA did not all-reduce the gradient"
+    for batch_size in (16, 64):
+        run = report[f"batch_{batch_size}"]
+        losses, params = numpy_minibatch_sgd(0.0, XS, YS, batch_size, 0.1, 3)
+        np.testing.assert_allclose(run["losses"], losses, rtol=1e-5)
+        np.testing.assert_allclose(run["params"], params, rtol=1e-5)
+        assert run["max_rel_diff_to_one_device"] < 1e-5  # the reduction order may differ
+    assert report["batch_error"] == (f"batch_size must be a multiple of the {devices} devices "
+                                     f"of the mesh's 'data' axis, got {devices // 2}")
+
+
+def test_eight_devices_in_one_process() -> None:
+    worker = run_worker(devices=8)
+    out, err = worker.communicate(timeout=TIMEOUT_S)
+    assert worker.returncode == 0, err
+    check_report(json.loads(out.splitlines()[-1]), devices=8)
+
+
+def test_two_processes_on_localhost() -> None:
+    """Multi-host through jax.distributed.initialize: 2 processes x 2 CPU devices, gloo."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    workers = [run_worker(port, str(pid), "2", devices=2) for pid in (0, 1)]
+    try:
+        outputs = [w.communicate(timeout=TIMEOUT_S) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    for w, (_, err) in zip(workers, outputs):
+        assert w.returncode == 0, err
+    reports = [[line for line in out.splitlines() if line.startswith("{")] for out, _ in outputs]
+    assert len(reports[0]) == 1 and reports[1] == []  # only process 0 reports (gloo chats too)
+    report = json.loads(reports[0][0])
+    assert report["processes"] == 2
+    check_report(report, devices=4)
+
+
+# ---------------------------------------------------------------------------------------
+# The same functions on this process's one device
+
+
+def test_sharded_sweep_on_one_device_is_the_sweep() -> None:
+    w, history = parallel.sharded_sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                                        learning_rate=RATES.reshape(1, -1))
+    w_ref, ref = jb.sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                          learning_rate=RATES.reshape(1, -1))
+    assert isinstance(w, jax.Array) and w.shape == (1, len(RATES))
+    for a, b in zip(history, ref):
+        np.testing.assert_array_max_ulp(np.asarray(a), b, maxulp=4)
+
+
+def test_batch_of_one_is_the_per_sample_training() -> None:
+    w, history = parallel.data_parallel_train(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                                              batch_size=1)
+    w_ref, ref = jb.train_scan(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA)
+    for a, b in zip(history, ref):
+        np.testing.assert_array_max_ulp(np.asarray(a), b, maxulp=4)
+
+
+@pytest.mark.parametrize("engine", ["jax", "tape"])
+def test_full_batch_gradient_descent_matches_numpy(engine: str) -> None:
+    w, history = parallel.data_parallel_train(jb.loss, 0.0, XS, YS, batch_size=len(XS),
+                                              learning_rate=0.1, epochs=5, engine=engine)
+    losses, params = numpy_minibatch_sgd(0.0, XS, YS, len(XS), 0.1, 5)
+    np.testing.assert_allclose(np.asarray(history.losses), losses, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(history.params), params, rtol=1e-5)
+    assert float(w) == float(history.params[-1])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch_size=5), "batch_size must divide the number of samples 64, got 5"),
+    (dict(batch_size=0), "batch_size must be a whole number >= 1, got 0"),
+    (dict(batch_size=8, mesh=parallel.make_mesh("runs")), "mesh must have an axis named 'data'"),
+    (dict(batch_size=8, learning_rate=-1.0), "learning_rate must be a finite number > 0"),
+])
+def test_data_parallel_bad_input(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parallel.data_parallel_train(jb.loss, 0.0, XS, YS, **kwargs)
+
+
+def test_data_parallel_divergence_is_reported_per_batch() -> None:
+    with pytest.raises(jb.DivergenceError) as caught:
+        parallel.data_parallel_train(jb.loss, 1.0, XS, YS, batch_size=16, learning_rate=100.0,
+                                     epochs=50)
+    error = caught.value
+    assert error.history.losses.shape == (error.epoch + 1, 4) and "\n" not in str(error)
+    assert np.isfinite(error.history.losses.ravel()[: error.epoch * 4 + error.sample]).all()
