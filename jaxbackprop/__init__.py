@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 
 from jaxbackprop import tape
 from jaxbackprop.model import loss, loss_and_grad, loss_grad, mean_loss, predict, squared_error
+from jaxbackprop.train import DivergenceError, TrainHistory, sweep, train_per_sample, train_scan
 
 __all__ = ["__version__", "tape", "predict", "squared_error", "loss", "loss_grad",
-           "loss_and_grad", "mean_loss"]
+           "loss_and_grad", "mean_loss", "train_per_sample", "train_scan", "sweep", "TrainHistory",
+           "DivergenceError"]

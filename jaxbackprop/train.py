@@ -100,7 +100,6 @@ class DivergenceError(FloatingPointError):
         super().__init__(
             f"training diverged: the loss became {loss} at epoch {epoch}, sample {sample} "
             f"(x={_scalar_text(x)}, y={_scalar_text(y)}) with learning_rate={learning_rate:g}; "
-            f"the history up to that step is kept (DivergenceError.history); "
             f"try a smaller learning rate")
         self.epoch = epoch
         self.sample = sample

@@ -11,6 +11,7 @@ import jax
 from jaxbackprop import lecture, tape
 from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
                                     on_backend)
+from jaxbackprop.cli.train import trace
 from jaxbackprop.graph import format_number as num
 from jaxbackprop.model import loss, loss_grad, predict
 
@@ -73,11 +74,21 @@ def second_note_section() -> str:
     ])
 
 
+def training_section() -> str:
+    """The second note's training loop and its trace, through :func:`jaxbackprop.cli.train.trace`."""
+    lines = [_heading("Training: per-sample SGD with optax, the notes' loop"),
+             f"for each epoch, for each sample: g = dL/dw (jax.grad), "
+             f"w = w - {num(lecture.LEARNING_RATE)} * g (optax.sgd)"]
+    trace(lines.append)
+    return "\n".join(lines)
+
+
 SECTIONS: tuple[Callable[[], str], ...] = (
     chain_rule_section,
     multiply_node_section,
     three_steps_section,
     second_note_section,
+    training_section,
 )
 
 

@@ -15,7 +15,7 @@ from jaxbackprop import __version__
 from jaxbackprop.cli.common import CommandError
 
 # The subcommands, in the order `--help` lists them: (module in this package, summary).
-COMMANDS: tuple[str, ...] = ("lecture", "graph", "bench")
+COMMANDS: tuple[str, ...] = ("lecture", "train", "graph", "bench")
 
 
 class OneLineParser(argparse.ArgumentParser):
