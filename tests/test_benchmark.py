@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from jaxbackprop import benchmark
-from jaxbackprop.benchmark import harness, peers, report, sections
+from jaxbackprop.benchmark import harness, peers, report, sections, summary
 from jaxbackprop.cli.main import main
 from jaxbackprop.lecture import EPOCHS, LEARNING_RATE, W0, X_DATA, Y_DATA
 
 ROW_KEYS = {"case", "size", "engine", "family", "status", "seconds", "per_unit_s", "rate",
-            "compile_s", "agrees", "note", "vs_pytorch", "vs_best", "rounds", "calls_per_round"}
+            "compile_s", "agrees", "note", "vs_pytorch", "vs_best", "rounds", "calls_per_round",
+            "result"}
 STATUSES = {"ok", "extrapolated", "skipped", "not installed", "RecursionError"}
 
 
@@ -56,6 +57,20 @@ def test_quick_run_writes_every_section_as_json_and_markdown(
         assert section["rows"], section["key"]
         for row in section["rows"]:
             assert f"| {row['case']} | {row['engine']} |" in markdown
+
+
+def test_quick_run_checks_the_targets_and_explains_the_numbers(
+        quick_run: tuple[int, dict[str, Any], str]) -> None:
+    _, data, markdown = quick_run
+    assert [t["issue"] for t in data["targets"]] == [t.issue for t in summary.TARGETS]
+    lecture = next(t for t in data["targets"] if "30 steps" in t["goal"])
+    fused = next(r for r in data["sections"][0]["rows"] if r["engine"] == sections.FUSED)
+    expected = None if fused["vs_pytorch"] is None else fused["vs_pytorch"] >= 150
+    assert lecture["met"] == expected and (expected is None) == (not installed("torch"))
+    assert data["targets"][-1]["met"] is None  # a quick run is not the full run
+    assert "## Targets" in markdown and "## What the numbers mean" in markdown
+    assert [p.split("**")[1] for p in data["reading"]] == [
+        "Dispatch.", "The last bit.", "The latency floor."]
 
 
 def test_quick_run_rows_are_consistent(quick_run: tuple[int, dict[str, Any], str]) -> None:
@@ -195,6 +210,45 @@ def test_numpy_and_reference_training_follow_the_notes() -> None:
     assert peers.reference_training(W0, X_DATA, Y_DATA, LEARNING_RATE, 1) == pytest.approx(
         expected, rel=1e-12)
     assert peers.numpy_training(W0, xs, ys, LEARNING_RATE, 1) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_fma_reference_differs_from_eager_float32_in_the_last_bit_only() -> None:
+    xs, ys = np.asarray(X_DATA, np.float32), np.asarray(Y_DATA, np.float32)
+    fma = peers.numpy_training_fma(W0, xs, ys, LEARNING_RATE, EPOCHS)
+    eager = peers.numpy_training(W0, xs, ys, LEARNING_RATE, EPOCHS)
+    assert fma.dtype == np.float32 and sections.ulp_distance(fma, eager) <= 2
+    assert fma == pytest.approx(peers.reference_training(W0, X_DATA, Y_DATA, LEARNING_RATE,
+                                                         EPOCHS), rel=1e-6)
+
+
+def _report_with(rows: dict[str, list[dict[str, Any]]], quick: bool = False) -> dict[str, Any]:
+    return {"meta": {"settings": {"quick": quick}, "command": "jaxbackprop bench",
+                     "wall_s": 300.0},
+            "sections": [{"key": key, "rows": section_rows} for key, section_rows in rows.items()]}
+
+
+def _ok(engine: str, case: str, seconds: float, units: float, **extra: Any) -> dict[str, Any]:
+    return {"engine": engine, "case": case, "status": "ok", "seconds": seconds,
+            "per_unit_s": seconds / units, "rate": units / seconds, **extra}
+
+
+def test_targets_are_read_from_the_rows() -> None:
+    report_ = _report_with({
+        "lecture": [_ok(sections.FUSED, "30 steps", 1e-5, 30, vs_pytorch=200.0, size=30)],
+        "sgd": [_ok(sections.FUSED, "N=1e6", 1e-2, 1e6, size=10**6)],
+        "chain": [_ok(sections.TAPE_EAGER, "K=1e2", 5e-5, 100, size=100),
+                  _ok(sections.MICROGRAD, "K=1e2", 5e-4, 100, size=100),
+                  _ok(sections.TAPE_JIT, "K=1e2", 1.3e-5, 100, size=100),
+                  _ok(sections.JAX_JIT, "K=1e2", 1e-5, 100, size=100)],
+    })
+    met = {t["goal"].split(":")[0]: (t["measured"], t["met"]) for t in summary.check(report_)}
+    assert met["tape eager on Python floats"] == ("500 ns/node at K=1e2", True)
+    assert met["tape eager"] == ("10x at K=1e2 (micrograd fails deeper)", True)
+    assert met["jax.jit(tape.grad(f)) within 1.2x of jax.jit(jax.grad(f))"][1] is False
+    assert met["the lecture's 30 steps"] == ("200x per step", True)
+    assert met["per-sample SGD over N = 1e6"] == ("100M steps/s at N=1e6", False)
+    assert met["1,000 trainings in one sweep"] == ("not measured in this run", None)
+    assert met["the full run ends within 10 minutes"] == ("300 s", True)
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")

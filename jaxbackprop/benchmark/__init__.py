@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import jax
 
+from jaxbackprop.benchmark import summary
 from jaxbackprop.benchmark.harness import FULL, QUICK, Settings
 from jaxbackprop.benchmark.report import to_markdown
 from jaxbackprop.benchmark.sections import SECTIONS
@@ -57,7 +58,10 @@ def run(settings: Settings = FULL, sections: Sequence[str] | None = None,
         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the named ``sections`` (default: all, in order) and return the report.
 
-    ``progress(label)`` is called before each case, e.g. to drive a progress bar.
+    ``progress(label)`` is called before each case, e.g. to drive a progress bar. The
+    report holds ``meta`` (machine, versions, settings), ``sections`` (their rows),
+    ``targets`` (the issues' speed targets, met or not) and ``reading`` (what the numbers
+    mean, as paragraphs).
     Raises ``ValueError`` naming an unknown section.
     """
     names = list(SECTIONS) if sections is None else list(sections)
@@ -83,7 +87,10 @@ def run(settings: Settings = FULL, sections: Sequence[str] | None = None,
         "settings": dataclasses.asdict(settings),
         "wall_s": time.perf_counter() - start,
     }
-    return {"meta": meta, "sections": results}
+    report: dict[str, Any] = {"meta": meta, "sections": results}
+    report["targets"] = summary.check(report)
+    report["reading"] = summary.explain(report)
+    return report
 
 
 __all__ = ["run", "to_markdown", "Settings", "FULL", "QUICK", "SECTIONS"]

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 Run = Callable[[], Any]  # one complete unit of work; returns its result (blocked on)
 Row = dict[str, Any]  # one figure of the report, plain data (JSON as is)
 
@@ -151,7 +153,7 @@ def _row(case: Case, engine: Engine, status: str, **figures: Any) -> Row:
                 "family": engine.family, "status": status, "seconds": None,
                 "per_unit_s": None, "rate": None, "compile_s": None, "agrees": None,
                 "note": "", "vs_pytorch": None, "vs_best": None, "rounds": 0,
-                "calls_per_round": 0}
+                "calls_per_round": 0, "result": None}
     row.update(figures)
     if row["seconds"] is not None:
         row["per_unit_s"] = row["seconds"] / case.units
@@ -191,7 +193,13 @@ def _measured_row(case: Case, engine: Engine, timing: Timing) -> Row:
     agrees, note = case.check(timing.result)
     return _row(case, engine, "ok", seconds=timing.seconds, compile_s=compile_s,
                 agrees=agrees, note=note, rounds=timing.rounds,
-                calls_per_round=timing.calls_per_round)
+                calls_per_round=timing.calls_per_round, result=_scalar(timing.result))
+
+
+def _scalar(value: Any) -> float | None:
+    """A one-number result as a float (for the report), else ``None``."""
+    array = np.asarray(value)
+    return float(array.reshape(())) if array.size == 1 else None
 
 
 def add_ratios(rows: list[Row], pytorch: str | None) -> None:

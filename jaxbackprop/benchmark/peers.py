@@ -96,6 +96,22 @@ def numpy_training(w0: float, xs: np.ndarray, ys: np.ndarray, lr: float, epochs:
     return w
 
 
+def numpy_training_fma(w0: float, xs: np.ndarray, ys: np.ndarray, lr: float,
+                       epochs: int) -> np.float32:
+    """:func:`numpy_training` in float32 with ``w x - y`` as one fused multiply-add, as
+    compiled code may contract it: the exact product (float64 holds it), one rounding.
+
+    Not timed; it tells a last-bit difference from FMA contraction apart from an error.
+    """
+    f32, f64 = np.float32, np.float64
+    w = f32(w0)
+    for _epoch in range(epochs):
+        for x, y in zip(xs.astype(f32), ys.astype(f32)):
+            s = f32(f64(w) * f64(x) - f64(y))
+            w = w - f32(lr) * (2 * s * x)
+    return w
+
+
 def numpy_sweep(lrs: np.ndarray, w0s: np.ndarray, xs: np.ndarray, ys: np.ndarray,
                 epochs: int) -> np.ndarray:
     """:func:`numpy_training` for a vector of weights and learning rates at once."""

@@ -79,9 +79,23 @@ def _meta_lines(meta: dict[str, Any]) -> list[str]:
     ]
 
 
+def targets_table(targets: list[dict[str, Any]]) -> str:
+    """The issues' speed targets as a Markdown table."""
+    verdict = {True: "met", False: "**missed**", None: "not measured"}
+    lines = ["| issue | target | measured | |", "|---|---|---|---|"]
+    lines += [f"| {t['issue']} | {t['goal']} | {t['measured']} | {verdict[t['met']]} |"
+              for t in targets]
+    return "\n".join(lines)
+
+
 def to_markdown(report: dict[str, Any]) -> str:
-    """The whole report: what ran where, then each section's table."""
+    """The whole report: what ran where, each section's table, the targets, the reading."""
     lines = ["# Benchmarks", "", *_meta_lines(report["meta"])]
     for number, section in enumerate(report["sections"], start=1):
         lines += ["", f"## {number}. {section['title']}", "", section_table(section)]
+    lines += ["", "## Targets", "", targets_table(report["targets"])]
+    if report["reading"]:
+        lines += ["", "## What the numbers mean"]
+        for paragraph in report["reading"]:
+            lines += ["", paragraph]
     return "\n".join(lines) + "\n"

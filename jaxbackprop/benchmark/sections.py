@@ -30,6 +30,18 @@ Progress = Callable[[str], None] | None
 
 CHAIN_A, CHAIN_B = 1.0001, 0.0001  # each chain step is x -> x * a + b
 
+# Engine names that the targets (:mod:`jaxbackprop.benchmark.targets`) look up.
+FUSED = "fused (train_scan)"
+SWEEP = "sweep (vmap of train_scan)"
+AFFINE_FLOOR = "JAX: lax.scan of the affine map (floor)"
+TAPE_EAGER = "tape eager (Python floats)"
+TAPE_JIT = "tape under jax.jit (unrolled)"
+JAX_JIT = "jax.jit(jax.grad) (unrolled)"
+MICROGRAD = "micrograd"
+PYTORCH_LECTURE = "PyTorch eager (the lecture's code)"
+NUMPY_LOOP = "NumPy loop, hand-derived gradient"
+PLAIN_SCAN = "JAX: plain lax.scan of the step"
+
 
 
 def _label(prefix: str, n: int) -> str:
@@ -80,13 +92,15 @@ def _close(reference: Any, rtol: float) -> Callable[[Any], tuple[bool, str]]:
     return check
 
 
-def _training_check(reference: float, eager_float32: Any) -> Callable[[Any], tuple[bool, str]]:
-    """Close to the float64 reference, and how many ulp from eager float32 arithmetic."""
+def _training_check(reference: float, eager: Any, eager_fma: Any) -> Callable[[Any], tuple[bool, str]]:
+    """Close to the float64 reference; how many ulp from eager float32 arithmetic, and
+    from the same with ``w x - y`` as a fused multiply-add."""
     close = _close(reference, 1e-5)
 
     def check(result: Any) -> tuple[bool, str]:
         agrees, note = close(result)
-        return agrees, note or f"{ulp_distance(result, eager_float32)} ulp from eager float32"
+        return agrees, note or (f"{ulp_distance(result, eager)} ulp from eager float32 "
+                                f"({ulp_distance(result, eager_fma)} with an FMA)")
     return check
 
 
@@ -116,17 +130,17 @@ def lecture_training(settings: Settings, progress: Progress = None) -> Section:
     steps = EPOCHS * len(X_DATA)
     w0 = jnp.float32(W0)
     engines = [
-        _peer("PyTorch eager (the lecture's code)", "torch", lambda torch, _: partial(
+        _peer(PYTORCH_LECTURE, "torch", lambda torch, _: partial(
             peers.pytorch_lecture_training, torch, X_DATA, Y_DATA, W0, LEARNING_RATE, EPOCHS),
             pytorch=True),
-        Engine("NumPy loop, hand-derived gradient", "peer", lambda _: partial(
+        Engine(NUMPY_LOOP, "peer", lambda _: partial(
             peers.numpy_training, W0, xs, ys, LEARNING_RATE, EPOCHS)),
         Engine("jax.grad eager", "JAX", lambda _: _blocked(_eager_loop, jax.grad(loss), w0)),
         Engine("jitted step loop (train_per_sample)", "jaxbackprop",
                lambda _: _trainer(train.train_per_sample, "jax", X_DATA, Y_DATA, EPOCHS), compiled=True),
-        Engine("fused (train_scan)", "jaxbackprop",
+        Engine(FUSED, "jaxbackprop",
                lambda _: _trainer(train.train_scan, "jax", X_DATA, Y_DATA, EPOCHS), compiled=True),
-        Engine("tape eager (Python floats)", "jaxbackprop",
+        Engine(TAPE_EAGER, "jaxbackprop",
                lambda _: partial(_eager_loop, tape.grad(loss), W0)),
         Engine("tape, jitted step loop", "jaxbackprop",
                lambda _: _trainer(train.train_per_sample, "tape", X_DATA, Y_DATA, EPOCHS), compiled=True),
@@ -134,7 +148,8 @@ def lecture_training(settings: Settings, progress: Progress = None) -> Section:
                lambda _: _trainer(train.train_scan, "tape", X_DATA, Y_DATA, EPOCHS), compiled=True),
     ]
     check = _training_check(peers.reference_training(W0, X_DATA, Y_DATA, LEARNING_RATE, EPOCHS),
-                            peers.numpy_training(W0, xs, ys, LEARNING_RATE, EPOCHS))
+                            peers.numpy_training(W0, xs, ys, LEARNING_RATE, EPOCHS),
+                            peers.numpy_training_fma(W0, xs, ys, LEARNING_RATE, EPOCHS))
     cases = [Case(steps, f"{steps} steps", steps, check)]
     return _section("lecture", "The lecture's training: 3 samples x 10 epochs = 30 steps",
                     "step", run_cases(engines, cases, settings, progress))
@@ -169,6 +184,12 @@ def scan_affine(w: jax.Array, xs: jax.Array, ys: jax.Array, lr: jax.Array) -> ja
     return jax.lax.scan(lambda w, ab: (ab[0] * w + ab[1], None), w, (a, b), unroll=8)[0]
 
 
+@jax.jit
+def vmapped_scan_sgd(w0s: jax.Array, xs: jax.Array, ys: jax.Array, lrs: jax.Array) -> jax.Array:
+    """:func:`scan_sgd` for many ``(w0, lr)`` pairs at once, by ``jax.vmap``."""
+    return jax.vmap(scan_sgd, in_axes=(0, None, None, 0))(w0s, xs, ys, lrs)
+
+
 def per_sample_sgd(settings: Settings, progress: Progress = None) -> Section:
     """One epoch of per-sample SGD over N synthetic samples, timed per step."""
     data = {n: synthetic_data(n) for n in settings.sgd_sizes}
@@ -180,15 +201,15 @@ def per_sample_sgd(settings: Settings, progress: Progress = None) -> Section:
 
     engines = [
         _peer("PyTorch eager (the lecture's loop)", "torch", torch_run, pytorch=True),
-        Engine("NumPy loop, hand-derived gradient", "peer",
+        Engine(NUMPY_LOOP, "peer",
                lambda n: partial(peers.numpy_training, W0, *data[n], LEARNING_RATE, 1)),
         Engine("jitted step loop (train_per_sample)", "jaxbackprop",
                lambda n: _trainer(train.train_per_sample, "jax", *data[n], 1), compiled=True),
-        Engine("fused (train_scan)", "jaxbackprop",
+        Engine(FUSED, "jaxbackprop",
                lambda n: _trainer(train.train_scan, "jax", *data[n], 1), compiled=True),
-        Engine("JAX: plain lax.scan of the step", "JAX",
+        Engine(PLAIN_SCAN, "JAX",
                lambda n: _blocked(scan_sgd, w0, *data[n], lr), compiled=True),
-        Engine("JAX: lax.scan of the affine map (floor)", "JAX",
+        Engine(AFFINE_FLOOR, "JAX",
                lambda n: _blocked(scan_affine, w0, *data[n], lr), compiled=True),
     ]
     cases = [Case(n, _label("N", n), n, _close(peers.reference_training(
@@ -224,9 +245,12 @@ def sweeps(settings: Settings, progress: Progress = None) -> Section:
             peers.pytorch_sweep, torch, *grids[n], X_DATA, Y_DATA, EPOCHS), pytorch=True),
         Engine("NumPy, vectorised hand-derived loop", "peer",
                lambda n: partial(peers.numpy_sweep, *grids[n], xs, ys, EPOCHS)),
+        Engine("JAX: jit(vmap) of the plain lax.scan", "JAX", lambda n: _blocked(
+            vmapped_scan_sgd, grids[n][1], np.tile(xs, EPOCHS), np.tile(ys, EPOCHS),
+            grids[n][0]), compiled=True),
         Engine("Python loop of single trainings (train_scan)", "jaxbackprop",
                lambda n: partial(_loop_of_trainings, *grids[n])),
-        Engine("sweep (vmap of train_scan)", "jaxbackprop", lambda n: lambda: train.sweep(
+        Engine(SWEEP, "jaxbackprop", lambda n: lambda: train.sweep(
             loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0], compiled=True),
         Engine(f"sharded sweep over {_plural(jax.device_count(), 'device')}", "jaxbackprop",
                lambda n: _blocked(lambda: parallel.sharded_sweep(
@@ -270,17 +294,17 @@ def tape_chains(settings: Settings, progress: Progress = None) -> Section:
     engines = [
         _peer("PyTorch eager", "torch", lambda torch, k: partial(
             peers.pytorch_chain_grad, torch, k // 2, CHAIN_A, CHAIN_B), pytorch=True),
-        _peer("micrograd", "micrograd.engine", lambda engine, k: partial(
+        _peer(MICROGRAD, "micrograd.engine", lambda engine, k: partial(
             peers.micrograd_chain_grad, engine, k // 2, CHAIN_A, CHAIN_B)),
         _peer("HIPS autograd", "autograd", lambda autograd, k: partial(
             peers.autograd_chain_grad, autograd, k // 2, CHAIN_A, CHAIN_B)),
-        Engine("tape eager (Python floats)", "jaxbackprop",
+        Engine(TAPE_EAGER, "jaxbackprop",
                lambda k: partial(tape.grad(_chain_of(k // 2)), 1.0)),
-        Engine("tape under jax.jit (unrolled)", "jaxbackprop",
+        Engine(TAPE_JIT, "jaxbackprop",
                lambda k: _blocked(jax.jit(tape.grad(_chain_of(k // 2))), one),
                compiled=True, unrolled=True),
         Engine("jax.grad eager", "JAX", lambda k: _blocked(jax.grad(_chain_of(k // 2)), one)),
-        Engine("jax.jit(jax.grad) (unrolled)", "JAX",
+        Engine(JAX_JIT, "JAX",
                lambda k: _blocked(jax.jit(jax.grad(_chain_of(k // 2))), one),
                compiled=True, unrolled=True),
         Engine("jax.jit(jax.grad) of lax.fori_loop", "JAX",
