@@ -3,13 +3,13 @@
 A *tape* is a Wengert list. Every primitive call on a tape value (:class:`Var`)
 appends one equation ``(out, primitive, inputs, residuals)`` in execution order:
 
-    index  primitive  parents        residuals (inputs, output, parameters)
-    3      mul        (0, 1)         (w=1.0, x=1.0), y_hat=1.0
-    4      sub        (3, 2)         (1.0, 2.0),     s=-1.0
-    5      integer_pow (4,)          (-1.0,), n=2    L=1.0
+    index  primitive    parents   inputs (residuals)   out
+    3      mul          (0, 1)    (w=1.0, x=1.0)       y_hat=1.0
+    4      sub          (3, 2)    (1.0, 2.0)           s=-1.0
+    5      integer_pow  (4,)      (-1.0,), n=2         L=1.0
 
 Execution order is already a topological order, so the backward pass is a plain loop
-over ``equations[::-1]``: no recursion (a million-node chain is fine), no sort, one
+over the equations in reverse: no recursion (a million-node chain is fine), no sort, one
 deterministic order. Cotangents live in a list indexed by variable and accumulate out of
 place (``ct[p] = ct[p] + g``), which handles fan-out. Each rule is written with
 operators and :mod:`jaxbackprop.numpy`, so the whole tape traces under ``jax.jit``,
@@ -18,7 +18,8 @@ operators and :mod:`jaxbackprop.numpy`, so the whole tape traces under ``jax.jit
 Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside
 another has a higher level, and a primitive records on the highest-level tape among its
 arguments, treating values of lower tapes as constants. Those constants are themselves
-tape values of the outer tape, so the inner computation is recorded there too.
+tape values of the outer tape: :func:`bind` applies the primitive to them again, one
+level out, so the outer tape records the same computation.
 """
 
 from __future__ import annotations
@@ -34,19 +35,20 @@ import numpy as np
 class Primitive:
     """An operation the tape knows, with its reverse-mode rule.
 
-    ``impl(*inputs, **params)`` computes the output; ``vjp(ct, out, *inputs, **params)``
-    returns one cotangent per input (``ct * d out / d input``, summed back to the
-    input's shape). ``partials`` gives the elementwise local derivatives, and
+    ``impl(*inputs, **params)`` computes the output from plain numbers or arrays (never
+    tape values: :func:`bind` unwraps them). ``vjp(ct, out, *inputs, **params)`` returns
+    one cotangent per input (``ct * d out / d input``, summed back to the input's shape).
+    ``partials`` gives the elementwise local derivatives, and
     ``formulas(out_name, *input_names, **params)`` their formulas as text, for the
-    walkthrough and the pictures; both are ``None`` for structural primitives
+    walkthrough and the pictures; ``partials`` is ``None`` for structural primitives
     (sum, reshape, matmul...), whose local derivative is a linear map, not a number.
     """
 
     name: str
     impl: Callable[..., Any]
     vjp: Callable[..., tuple[Any, ...]]
-    partials: Callable[..., tuple[Any, ...]] | None = None
-    formulas: Callable[..., tuple[str, ...]] | None = None
+    partials: Callable[..., tuple[Any, ...]] | None
+    formulas: Callable[..., tuple[str, ...]]
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
@@ -70,10 +72,9 @@ class Tape:
     """The equations of one ``vjp`` call, stored column by column. Lives only for that call.
 
     Inputs are variables ``0 .. num_inputs - 1``; equation ``i`` defines variable
-    ``num_inputs + i``. The columns (``primitives``, ``parents``, ``inputs``, ``outs``,
-    ``params``) hold no object that points back at a tape, so recording creates no
-    reference cycles, and the long-lived tuples it does create hold only numbers, which
-    Python's garbage collector stops tracking: its cost no longer grows with the tape.
+    ``num_inputs + i``. The columns hold no object that points back at a tape, so
+    recording creates no reference cycles, and the tuples it keeps hold only numbers,
+    which Python's garbage collector stops tracking: its cost does not grow with the tape.
     """
 
     __slots__ = ("level", "num_inputs", "num_vars", "primitives", "parents", "inputs", "outs",
@@ -87,7 +88,7 @@ class Tape:
         self.parents: list[tuple[int, ...]] = []  # tape index of each input, -1 for constants
         self.inputs: list[tuple[Any, ...]] = []  # the inputs' values (residuals)
         self.outs: list[Any] = []  # the output's value (a residual too)
-        self.params: list[dict[str, Any]] = []
+        self.params: list[dict[str, Any] | None] = []  # None: the primitive takes none
         self.names: dict[int, str] = {}
 
     def new_var(self, value: Any) -> Var:
@@ -100,7 +101,7 @@ class Tape:
         return var
 
     def push(self, primitive: Primitive, parents: tuple[int, ...], inputs: tuple[Any, ...],
-             out: Any, params: dict[str, Any]) -> Var:
+             out: Any, params: dict[str, Any] | None) -> Var:
         """Record one equation and return its output as a new variable."""
         index = self.num_vars
         self.num_vars = index + 1
@@ -115,8 +116,9 @@ class Tape:
     def equations(self) -> list[Equation]:
         """The recorded equations, in execution order, as :class:`Equation` records."""
         first = self.num_inputs
-        return [Equation(first + i, *row) for i, row in
-                enumerate(zip(self.primitives, self.parents, self.inputs, self.outs, self.params))]
+        rows = zip(self.primitives, self.parents, self.inputs, self.outs, self.params)
+        return [Equation(first + i, prim, parents, inputs, out, params or {})
+                for i, (prim, parents, inputs, out, params) in enumerate(rows)]
 
 
 class Var:
@@ -182,85 +184,101 @@ def name(value: Any, label: str) -> Any:
 
 
 def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
-    """Apply ``primitive`` to ``args``, recording it on the innermost tape among them."""
-    if len(args) == 1:
-        return bind_unary(primitive, args[0], params)
-    if len(args) == 2:
-        return bind_binary(primitive, args[0], args[1], params)
+    """Apply ``primitive`` to ``args``, recording it on the innermost tape among them.
+
+    Arguments of that tape enter as their values; anything else (numbers, arrays, values
+    of outer tapes) enters as a constant. Applying the primitive to those inputs is
+    itself a ``bind``, so an outer tape records it too (higher order).
+    """
     tape = None
     for a in args:
         if type(a) is Var and (tape is None or a.tape.level > tape.level):
             tape = a.tape
     if tape is None:  # no tape value: just compute
-        return primitive.impl(*args, **params)
+        try:
+            return primitive.impl(*args, **params)
+        except (ValueError, TypeError) as error:
+            raise _shape_error(primitive, args, error) from None
+    _check_same_level(primitive, tape, args)
     inputs = tuple(a.value if type(a) is Var and a.tape is tape else a for a in args)
     parents = tuple(a.index if type(a) is Var and a.tape is tape else -1 for a in args)
-    return tape.push(primitive, parents, inputs, _call(primitive, inputs, params), params)
+    out = bind(primitive, *inputs, **params)
+    return tape.push(primitive, parents, inputs, out, params or None)
 
 
-def bind_unary(primitive: Primitive, a: Any, params: dict[str, Any]) -> Any:
-    """:func:`bind` for one argument (the common case, written out for speed)."""
-    if type(a) is not Var:
-        return primitive.impl(a, **params)
-    tape = a.tape
-    value = a.value
-    out = primitive.impl(value, **params)
-    index = tape.num_vars  # Tape.push, inlined: this is the hot path of eager use
-    tape.num_vars = index + 1
-    tape.primitives.append(primitive)
-    tape.parents.append((a.index,))
-    tape.inputs.append((value,))
-    tape.outs.append(out)
-    tape.params.append(params)
-    return Var(out, tape, index)
+def unary_op(primitive: Primitive) -> Callable[[Any], Any]:
+    """The function ``x -> primitive(x)`` for a primitive without parameters.
+
+    It is :func:`bind` written out for one argument: the hot path of eager use.
+    """
+    impl = primitive.impl
+
+    def apply(x: Any) -> Any:
+        if type(x) is not Var:
+            return impl(x)
+        value = x.value
+        out = apply(value) if type(value) is Var else impl(value)
+        return x.tape.push(primitive, (x.index,), (value,), out, None)
+
+    return apply
 
 
-def bind_binary(primitive: Primitive, a: Any, b: Any, params: dict[str, Any]) -> Any:
-    """:func:`bind` for two arguments (the common case, written out for speed)."""
-    a_tape = a.tape if type(a) is Var else None
-    b_tape = b.tape if type(b) is Var else None
-    if a_tape is None or (b_tape is not None and b_tape.level > a_tape.level):
-        tape = b_tape
-        if tape is None:
-            return primitive.impl(a, b, **params)
-    else:
-        tape = a_tape
-    if a_tape is tape:
-        a_value, a_parent = a.value, a.index
-    else:
-        a_value, a_parent = a, -1
-    if b_tape is tape:
-        b_value, b_parent = b.value, b.index
-    else:
-        b_value, b_parent = b, -1
-    try:
-        out = primitive.impl(a_value, b_value, **params)
-    except (ValueError, TypeError) as error:
-        raise _shape_error(primitive, (a_value, b_value), error) from None
-    index = tape.num_vars  # Tape.push, inlined
-    tape.num_vars = index + 1
-    tape.primitives.append(primitive)
-    tape.parents.append((a_parent, b_parent))
-    tape.inputs.append((a_value, b_value))
-    tape.outs.append(out)
-    tape.params.append(params)
-    return Var(out, tape, index)
+def binary_op(primitive: Primitive) -> Callable[[Any, Any], Any]:
+    """The function ``(a, b) -> primitive(a, b)`` for a primitive without parameters.
 
+    It is :func:`bind` written out for two arguments of at most one tape: the hot path of
+    eager use. Arguments of two different tapes take the general path.
+    """
+    impl = primitive.impl
 
-def _call(primitive: Primitive, inputs: tuple[Any, ...], params: dict[str, Any]) -> Any:
-    """``primitive.impl(*inputs)``, turning a shape clash into an error that names both."""
-    try:
-        return primitive.impl(*inputs, **params)
-    except (ValueError, TypeError) as error:
-        raise _shape_error(primitive, inputs, error) from None
+    def apply(a: Any, b: Any) -> Any:
+        tape = None
+        a_value, b_value = a, b
+        if type(a) is Var:
+            tape = a.tape
+            if type(b) is not Var:
+                parents, a_value = (a.index, -1), a.value
+            elif b.tape is tape:
+                parents, a_value, b_value = (a.index, b.index), a.value, b.value
+            else:
+                return bind(primitive, a, b)  # values of two tapes (higher order)
+        elif type(b) is Var:
+            tape = b.tape
+            parents, b_value = (-1, b.index), b.value
+        if type(a_value) is Var or type(b_value) is Var:  # values of an outer tape
+            out = apply(a_value, b_value)  # records there too
+        else:
+            try:
+                out = impl(a_value, b_value)
+            except (ValueError, TypeError) as error:
+                raise _shape_error(primitive, (a_value, b_value), error) from None
+        if tape is None:  # no tape value: just compute
+            return out
+        return tape.push(primitive, parents, (a_value, b_value), out, None)
+
+    return apply
 
 
 def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception) -> Exception:
-    if isinstance(error, ShapeError):
+    """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
+    is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
+    else ``error`` itself (a string among the inputs, say)."""
+    if isinstance(error, ShapeError) or not (isinstance(error, ValueError) or "shape" in str(error)):
         return error
-    shapes = " and ".join(str(np.shape(x)) for x in inputs)
-    return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes {shapes} "
-                      f"do not combine: {error}")
+    shapes = [np.shape(x) for x in inputs]
+    return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes "
+                      f"{' and '.join(map(str, shapes))} do not combine: {error}")
+
+
+def _check_same_level(primitive: Primitive, tape: Tape, args: tuple[Any, ...]) -> None:
+    """Refuse a value of another tape at the same level: it escaped the call that made it."""
+    for a in args:
+        if type(a) is Var and a.tape is not tape and a.tape.level == tape.level:
+            raise RuntimeError(
+                f"tape primitive {primitive.name!r}: its inputs come from two different tapes "
+                "of the same nesting level. A tape value escaped the function that recorded "
+                "it (kept in a global or a closure after its grad/vjp call returned); "
+                "pass values in as arguments instead.")
 
 
 class ShapeError(ValueError):
@@ -286,11 +304,15 @@ def backward(tape: Tape, out_index: int, seed: Any) -> list[Any]:
         ct = cts[first + i]
         if ct is None:
             continue
-        input_cts = primitives[i].vjp(ct, outs[i], *inputs[i], **params[i])
-        for parent, input_ct in zip(parents[i], input_cts):
-            if parent >= 0:
+        rule = primitives[i].vjp
+        p = params[i]
+        input_cts = rule(ct, outs[i], *inputs[i]) if p is None else rule(ct, outs[i], *inputs[i], **p)
+        k = 0  # (a counter rather than zip: the loop runs once per node)
+        for parent in parents[i]:
+            if parent >= 0:  # not a constant
                 previous = cts[parent]
-                cts[parent] = input_ct if previous is None else previous + input_ct
+                cts[parent] = input_cts[k] if previous is None else previous + input_cts[k]
+            k += 1
     return cts
 
 
@@ -302,11 +324,21 @@ _nesting = _Nesting()
 
 
 class recording:
-    """Context manager: open a new tape, one level above any tape already open."""
+    """Context manager: open a new tape, one level above any tape already open.
+
+    On the way out it turns JAX's refusal of a tape value (a ``jax.numpy`` function
+    called on one) into an error that says what to use instead.
+    """
 
     def __enter__(self) -> Tape:
         _nesting.depth += 1
         return Tape(level=_nesting.depth)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type | None, error: BaseException | None, traceback: Any) -> None:
         _nesting.depth -= 1
+        if isinstance(error, TypeError) and str(Var) in str(error):
+            from jaxbackprop.tape.primitives import unsupported  # (it imports this module)
+
+            raise unsupported("A jax.numpy or jax.lax function applied to a tape value",
+                              f"Use jaxbackprop.numpy instead: its functions record on the "
+                              f"tape and call jax.numpy otherwise. (JAX said: {str(error).splitlines()[0]})") from None

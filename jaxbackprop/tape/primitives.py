@@ -6,54 +6,68 @@ them (the chain rule) and sums away any broadcasting (:func:`unbroadcast`):
 
     a_bar = unbroadcast(out_bar * d out / d a, shape of a)
 
-Every function here is *dual*: on a tape value it records its primitive; on anything
-else it computes directly, with ``math`` for Python floats (fast eager use), NumPy for
-NumPy arrays, and ``jax.numpy`` for everything else (JAX arrays, tracers). Rules are
-written with these same functions, so a backward pass records onto an outer tape
-(higher order) and traces under ``jax.jit``/``jax.vmap``/``jax.grad``.
+Every public function here is *dual*: on a tape value it records its primitive; on
+anything else it computes directly, with ``math`` for Python floats (fast eager use),
+NumPy for NumPy arrays, and ``jax.numpy`` for everything else (JAX arrays, tracers).
+Rules are written with these same functions and the operators, so a backward pass
+records onto an outer tape (higher order) and traces under ``jax.jit``/``jax.vmap``/
+``jax.grad``. On Python floats the results follow IEEE arithmetic as NumPy and JAX do
+(``1.0 / 0.0 == inf``, ``log(0.0) == -inf``) instead of raising.
 """
 
 from __future__ import annotations
 
+import builtins
 import math
+import operator
 from typing import Any, Callable
 
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbackprop.tape.core import Primitive, ShapeError, Var, bind, bind_binary, bind_unary
+from jaxbackprop.tape.core import Primitive, ShapeError, Var, bind, binary_op, unary_op
 
 Axis = int | tuple[int, ...] | None
-_NO_PARAMS: dict[str, Any] = {}
 
 # ---------------------------------------------------------------------------------------
-# Choosing the library for plain values
+# Plain computation: math for Python floats, NumPy for NumPy arrays, jax.numpy otherwise
+
+
+def _numpy_float(numpy_fn: Callable[..., Any], *args: Any) -> float:
+    """``numpy_fn(*args)`` as a Python float, with NumPy's silent inf and nan."""
+    with np.errstate(all="ignore"):
+        return float(numpy_fn(*args))
+
+
+def _ieee(numpy_fn: Callable[..., Any], math_fn: Callable[..., float]) -> Callable[..., float]:
+    """``math_fn`` on Python floats, falling back to NumPy's inf or nan where it raises."""
+
+    def fn(*args: float) -> float:
+        try:
+            return math_fn(*args)
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return _numpy_float(numpy_fn, *args)
+
+    return fn
 
 
 class _ScalarMath:
-    """Python-float versions of the elementary functions, with NumPy's nan/inf results."""
+    """The functions of NumPy's namespace that the tape uses, for Python floats."""
 
-    @staticmethod
-    def _guard(fn: Callable[..., float], *args: float) -> float:
-        try:
-            return fn(*args)
-        except (ValueError, OverflowError, ZeroDivisionError):
-            with np.errstate(all="ignore"):
-                return float(getattr(np, fn.__name__ if fn.__name__ != "pow" else "power")(*args))
-
-    exp = staticmethod(lambda x: _ScalarMath._guard(math.exp, x))
-    log = staticmethod(lambda x: _ScalarMath._guard(math.log, x))
-    sqrt = staticmethod(lambda x: _ScalarMath._guard(math.sqrt, x))
-    power = staticmethod(lambda a, b: _ScalarMath._guard(math.pow, a, b))
-    sin = staticmethod(math.sin)
-    cos = staticmethod(math.cos)
+    exp = staticmethod(_ieee(np.exp, math.exp))
+    log = staticmethod(_ieee(np.log, math.log))
+    sqrt = staticmethod(_ieee(np.sqrt, math.sqrt))
+    sin = staticmethod(_ieee(np.sin, math.sin))
+    cos = staticmethod(_ieee(np.cos, math.cos))
     tanh = staticmethod(math.tanh)
-    abs = staticmethod(abs)
-    sign = staticmethod(lambda x: float((x > 0) - (x < 0)))
-    maximum = staticmethod(lambda a, b: a if a > b else b)
+    power = staticmethod(_ieee(np.power, math.pow))
+    abs = staticmethod(builtins.abs)
+    sign = staticmethod(lambda x: x if x != x else float((x > 0) - (x < 0)))
+    maximum = staticmethod(lambda a, b: a if a > b or a != a else b)  # a != a: a is nan
     where = staticmethod(lambda c, a, b: a if c else b)
     reshape = staticmethod(lambda x, shape: x if shape == () else np.reshape(x, shape))
     broadcast_to = staticmethod(lambda x, shape: x if shape == () else np.broadcast_to(x, shape))
+    matmul = staticmethod(np.matmul)
 
 
 def _lib(*values: Any) -> Any:
@@ -71,15 +85,46 @@ def _lib(*values: Any) -> Any:
     return _ScalarMath if scalar else np
 
 
-def _is_var(*values: Any) -> bool:
-    for v in values:
-        if type(v) is Var:
-            return True
-    return False
+def _plain(function_name: str) -> Callable[..., Any]:
+    """NumPy's function ``function_name``, from the library that fits the arguments."""
+
+    def impl(*args: Any) -> Any:
+        return getattr(_lib(*args), function_name)(*args)
+
+    impl.__name__ = function_name
+    return impl
+
+
+def _true_divide(a: Any, b: Any) -> Any:
+    try:
+        return a / b
+    except ZeroDivisionError:  # Python floats only; NumPy and JAX give inf or nan
+        return _numpy_float(np.true_divide, a, b)
+
+
+def _integer_power(a: Any, *, n: int) -> Any:
+    try:
+        return a**n
+    except (OverflowError, ZeroDivisionError):  # Python floats only
+        return _numpy_float(np.power, float(a), n)
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return () if type(x) is float else np.shape(x)
+    if type(x) is float:
+        return ()
+    shape = getattr(x, "shape", None)  # arrays, tracers, tape values
+    return np.shape(x) if shape is None else tuple(shape)
+
+
+def _primal(x: Any) -> Any:
+    """The plain number or array inside ``x``, through any number of tapes."""
+    while type(x) is Var:
+        x = x.value
+    return x
+
+
+# ---------------------------------------------------------------------------------------
+# Building blocks of the rules
 
 
 def unbroadcast(ct: Any, like: Any) -> Any:
@@ -109,7 +154,15 @@ def _elementwise_vjp(partials: Callable[..., tuple[Any, ...]]) -> Callable[..., 
     def vjp(ct: Any, out: Any, *inputs: Any, **params: Any) -> tuple[Any, ...]:
         return tuple(unbroadcast(ct * p, x) for p, x in zip(partials(out, *inputs, **params), inputs))
 
+    vjp.__doc__ = partials.__doc__
     return vjp
+
+
+def _dual(apply: Callable[..., Any], function_name: str, doc: str) -> Callable[..., Any]:
+    """Name and document a function made by ``unary_op`` or ``binary_op``."""
+    apply.__name__ = apply.__qualname__ = function_name
+    apply.__doc__ = doc
+    return apply
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,7 +190,7 @@ def _mul_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
 
 def _truediv_partials(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     """out = a / b:  d out/d a = 1 / b,  d out/d b = -a / b**2 = -out / b."""
-    return 1.0 / b, -out / b
+    return divide(1.0, b), divide(-out, b)
 
 
 def _neg_vjp(ct: Any, out: Any, a: Any) -> tuple[Any]:
@@ -148,114 +201,92 @@ def _neg_vjp(ct: Any, out: Any, a: Any) -> tuple[Any]:
 def _integer_pow_partials(out: Any, a: Any, *, n: int) -> tuple[Any]:
     """out = a**n (n an integer):  d out/d a = n * a**(n - 1)  (0 when n = 0)."""
     if n == 0:
-        return (a * 0.0,)
-    return (n * a if n == 2 else n * a ** (n - 1),)
+        return (0.0 * a,)
+    return (n * a if n == 2 else n * power(a, n - 1),)
 
 
 def _pow_partials(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     """out = a**b:  d out/d a = b * a**(b - 1),  d out/d b = out * log(a) where a > 0, else 0."""
-    positive = a > 0
+    positive = _primal(a) > 0
     safe_a = where(positive, a, 1.0)
     return b * power(a, b - 1.0), where(positive, out * log(safe_a), 0.0 * out)
 
 
-add_p = Primitive("add", lambda a, b: a + b, _add_vjp, lambda o, a, b: (1.0, 1.0),
+def _integer_pow_formula(out: str, a: str, *, n: int) -> tuple[str]:
+    return ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2 else f"{n}{a}^{n - 1}",)
+
+
+add_p = Primitive("add", operator.add, _add_vjp, lambda o, a, b: (1.0, 1.0),
                   lambda o, a, b: ("1", "1"))
-sub_p = Primitive("sub", lambda a, b: a - b, _sub_vjp, lambda o, a, b: (1.0, -1.0),
+sub_p = Primitive("sub", operator.sub, _sub_vjp, lambda o, a, b: (1.0, -1.0),
                   lambda o, a, b: ("1", "-1"))
-mul_p = Primitive("mul", lambda a, b: a * b, _mul_vjp, lambda o, a, b: (b, a),
+mul_p = Primitive("mul", operator.mul, _mul_vjp, lambda o, a, b: (b, a),
                   lambda o, a, b: (b, a))
-truediv_p = Primitive("truediv", lambda a, b: a / b, _elementwise_vjp(_truediv_partials),
+truediv_p = Primitive("truediv", _true_divide, _elementwise_vjp(_truediv_partials),
                       _truediv_partials, lambda o, a, b: (f"1/{b}", f"-{o}/{b}"))
-neg_p = Primitive("neg", lambda a: -a, _neg_vjp, lambda o, a: (-1.0,), lambda o, a: ("-1",))
-integer_pow_p = Primitive(
-    "integer_pow", lambda a, *, n: a**n, _elementwise_vjp(_integer_pow_partials),
-    _integer_pow_partials,
-    lambda o, a, *, n: (("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2
-                         else f"{n}{a}^{n - 1}"),),
-)
-pow_p = Primitive("pow", lambda a, b: power(a, b), _elementwise_vjp(_pow_partials),
-                  _pow_partials, lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"))
+neg_p = Primitive("neg", operator.neg, _neg_vjp, lambda o, a: (-1.0,), lambda o, a: ("-1",))
+integer_pow_p = Primitive("integer_pow", _integer_power, _elementwise_vjp(_integer_pow_partials),
+                          _integer_pow_partials, _integer_pow_formula)
+pow_p = Primitive("pow", _plain("power"), _elementwise_vjp(_pow_partials), _pow_partials,
+                  lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"))
 
-
-def add(a: Any, b: Any) -> Any:
-    """``a + b``, broadcasting."""
-    return bind_binary(add_p, a, b, _NO_PARAMS)
-
-
-def subtract(a: Any, b: Any) -> Any:
-    """``a - b``, broadcasting."""
-    return bind_binary(sub_p, a, b, _NO_PARAMS)
-
-
-def multiply(a: Any, b: Any) -> Any:
-    """``a * b``, broadcasting."""
-    return bind_binary(mul_p, a, b, _NO_PARAMS)
-
-
-def divide(a: Any, b: Any) -> Any:
-    """``a / b``, broadcasting."""
-    return bind_binary(truediv_p, a, b, _NO_PARAMS)
-
-
-def negative(a: Any) -> Any:
-    """``-a``."""
-    return bind_unary(neg_p, a, _NO_PARAMS)
+add = _dual(binary_op(add_p), "add", "``a + b``, broadcasting.")
+subtract = _dual(binary_op(sub_p), "subtract", "``a - b``, broadcasting.")
+multiply = _dual(binary_op(mul_p), "multiply", "``a * b``, broadcasting.")
+divide = _dual(binary_op(truediv_p), "divide", "``a / b``, broadcasting.")
+negative = _dual(unary_op(neg_p), "negative", "``-a``.")
+_real_power = binary_op(pow_p)
 
 
 def power(a: Any, b: Any) -> Any:
     """``a ** b``; an integer exponent records ``integer_pow``, anything else ``pow``."""
-    if type(b) is int and not isinstance(b, bool):
-        return bind(integer_pow_p, a, n=b) if type(a) is Var else a**b
-    return bind(pow_p, a, b) if _is_var(a, b) else _lib(a, b).power(a, b)
+    if type(b) is int:
+        return bind(integer_pow_p, a, n=b) if type(a) is Var else _integer_power(a, n=b)
+    return _real_power(a, b)
 
 
 # ---------------------------------------------------------------------------------------
 # Elementary functions
 
 
-def _unary(prim_name: str, partial: Callable[[Any, Any], Any], formula: str) -> Primitive:
-    def impl(x: Any) -> Any:
-        return _UNARY[prim_name](x)
+def _unary(function_name: str, partial: Callable[[Any, Any], Any], formula: str) -> Primitive:
+    """The elementwise primitive ``out = function_name(x)`` with ``d out/d x = formula``."""
 
-    partials = lambda out, x: (partial(out, x),)  # noqa: E731
-    partials.__doc__ = f"out = {prim_name}(x):  d out/d x = {formula.format(x='x', out='out')}."
-    return Primitive(prim_name, impl, _elementwise_vjp(partials), partials,
+    def partials(out: Any, x: Any) -> tuple[Any]:
+        return (partial(out, x),)
+
+    partials.__doc__ = f"out = {function_name}(x):  d out/d x = {formula.format(x='x', out='out')}."
+    return Primitive(function_name, _plain(function_name), _elementwise_vjp(partials), partials,
                      lambda o, x: (formula.format(x=x, out=o),))
 
 
 exp_p = _unary("exp", lambda out, x: out, "exp({x})")
-log_p = _unary("log", lambda out, x: 1.0 / x, "1/{x}")
+log_p = _unary("log", lambda out, x: divide(1.0, x), "1/{x}")
 sin_p = _unary("sin", lambda out, x: cos(x), "cos({x})")
 cos_p = _unary("cos", lambda out, x: -sin(x), "-sin({x})")
-tanh_p = _unary("tanh", lambda out, x: 1.0 - out * out, "1 - {out}^2")
-sqrt_p = _unary("sqrt", lambda out, x: 0.5 / out, "1/(2 {out})")
-abs_p = _unary("abs", lambda out, x: sign(x), "sign({x})")
+tanh_p = _unary("tanh", lambda out, x: (1.0 - out) * (1.0 + out), "1 - {out}^2")
+sqrt_p = _unary("sqrt", lambda out, x: divide(0.5, out), "1/(2 {out})")
+# sign(x), taking the value 1 at x = 0 as jax.grad does (any value in [-1, 1] would do).
+abs_p = _unary("abs", lambda out, x: sign(x) + (_primal(x) == 0), "sign({x})")
 
 
-def _dual_unary(prim: Primitive) -> Callable[[Any], Any]:
-    def fn(x: Any) -> Any:
-        return bind_unary(prim, x, _NO_PARAMS) if type(x) is Var else getattr(_lib(x), prim.name)(x)
-
-    fn.__name__ = fn.__qualname__ = prim.name
-    fn.__doc__ = f"Elementwise {prim.name}. {prim.partials.__doc__}"  # type: ignore[union-attr]
-    return fn
+def _elementary(prim: Primitive) -> Callable[[Any], Any]:
+    return _dual(unary_op(prim), prim.name,
+                 f"Elementwise {prim.name}. {prim.partials.__doc__}")  # type: ignore[union-attr]
 
 
-exp = _dual_unary(exp_p)
-log = _dual_unary(log_p)
-sin = _dual_unary(sin_p)
-cos = _dual_unary(cos_p)
-tanh = _dual_unary(tanh_p)
-sqrt = _dual_unary(sqrt_p)
-abs = _dual_unary(abs_p)  # noqa: A001 (the name of numpy's function)
-_UNARY = {"exp": exp, "log": log, "sin": sin, "cos": cos, "tanh": tanh, "sqrt": sqrt, "abs": abs}
+exp = _elementary(exp_p)
+log = _elementary(log_p)
+sin = _elementary(sin_p)
+cos = _elementary(cos_p)
+tanh = _elementary(tanh_p)
+sqrt = _elementary(sqrt_p)
+abs = _elementary(abs_p)  # noqa: A001 (the name of numpy's function)
 
 
 def sign(x: Any) -> Any:
     """``sign(x)`` in {-1, 0, 1}; piecewise constant, so it is not recorded (zero gradient)."""
-    while type(x) is Var:
-        x = x.value
+    x = _primal(x)
     return _lib(x).sign(x)
 
 
@@ -266,7 +297,7 @@ def sign(x: Any) -> Any:
 def _maximum_partials(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     """out = maximum(a, b):  d out/d a = 1 where a > b, 1/2 at a tie, 0 where a < b
     (so ``(1 + sign(a - b)) / 2``, as ``jax.grad`` of ``jnp.maximum``); d out/d b mirrors it."""
-    s = sign(a - b)
+    s = sign(_primal(a) - _primal(b))
     return 0.5 * (1.0 + s), 0.5 * (1.0 - s)
 
 
@@ -276,18 +307,16 @@ def _where_vjp(ct: Any, out: Any, a: Any, b: Any, *, condition: Any) -> tuple[An
     return unbroadcast(where(condition, ct, zero), a), unbroadcast(where(condition, zero, ct), b)
 
 
-maximum_p = Primitive("maximum", lambda a, b: maximum(a, b), _elementwise_vjp(_maximum_partials),
+maximum_p = Primitive("maximum", _plain("maximum"), _elementwise_vjp(_maximum_partials),
                       _maximum_partials, lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"))
 where_p = Primitive(
-    "where", lambda a, b, *, condition: where(condition, a, b), _where_vjp,
+    "where", lambda a, b, *, condition: _lib(condition, a, b).where(condition, a, b), _where_vjp,
     lambda o, a, b, *, condition: (where(condition, 1.0, 0.0), where(condition, 0.0, 1.0)),
     lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
 )
 
-
-def maximum(a: Any, b: Any) -> Any:
-    """Elementwise ``max(a, b)``, broadcasting. Ties split the gradient in half."""
-    return bind(maximum_p, a, b) if _is_var(a, b) else _lib(a, b).maximum(a, b)
+maximum = _dual(binary_op(maximum_p), "maximum",
+                "Elementwise ``max(a, b)``, broadcasting. Ties split the gradient in half.")
 
 
 def relu(x: Any) -> Any:
@@ -297,11 +326,10 @@ def relu(x: Any) -> Any:
 
 def where(condition: Any, a: Any, b: Any) -> Any:
     """``a`` where ``condition`` holds, else ``b``; the condition is not differentiated."""
-    while type(condition) is Var:
-        condition = condition.value
-    if _is_var(a, b):
+    condition = _primal(condition)
+    if type(a) is Var or type(b) is Var:
         return bind(where_p, a, b, condition=condition)
-    return _lib(condition, a, b).where(condition, a, b)
+    return where_p.impl(a, b, condition=condition)
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,7 +372,7 @@ def _reshape_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> tuple[
 
 def _transpose_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple[Any]:
     """out = transpose(x, axes): a permutation; x_bar = transpose(out_bar, inverse(axes))."""
-    return (transpose(ct, tuple(np.argsort(axes))),)
+    return (transpose(ct, tuple(int(i) for i in np.argsort(axes))),)
 
 
 def _broadcast_to_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> tuple[Any]:
@@ -364,45 +392,52 @@ def _matmul_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     return reshape(a_bar, a_shape), reshape(b_bar, b_shape)
 
 
-def _structural(name: str, impl: Callable[..., Any], vjp: Callable[..., tuple[Any, ...]],
+def _structural(prim_name: str, impl: Callable[..., Any], vjp: Callable[..., tuple[Any, ...]],
                 description: str) -> Primitive:
-    return Primitive(name, impl, vjp, None, lambda o, *xs, **params: (description,) * len(xs))
+    return Primitive(prim_name, impl, vjp, None, lambda o, *xs, **params: (description,) * len(xs))
 
 
-sum_p = _structural("sum", lambda x, *, axis: sum(x, axis),
-                    _sum_vjp, "1 (copy back along the summed axes)")
-mean_p = _structural("mean", lambda x, *, axis: mean(x, axis),
-                     _mean_vjp, "1/n (copy back, divided by the count)")
-reshape_p = _structural("reshape", lambda x, *, shape: reshape(x, shape), _reshape_vjp,
+def _reduction(function_name: str) -> Callable[..., Any]:
+    def impl(x: Any, *, axis: Axis) -> Any:
+        return getattr(_lib(x), function_name)(x, axis=axis) if _shape(x) else x
+
+    return impl
+
+
+sum_p = _structural("sum", _reduction("sum"), _sum_vjp, "1 (copy back along the summed axes)")
+mean_p = _structural("mean", _reduction("mean"), _mean_vjp, "1/n (copy back, divided by the count)")
+reshape_p = _structural("reshape", lambda x, *, shape: _lib(x).reshape(x, shape), _reshape_vjp,
                         "reshape back")
-transpose_p = _structural("transpose", lambda x, *, axes: transpose(x, axes), _transpose_vjp,
-                          "transpose back")
-broadcast_to_p = _structural("broadcast_to", lambda x, *, shape: broadcast_to(x, shape),
+transpose_p = _structural("transpose",
+                          lambda x, *, axes: _lib(x).transpose(x, axes) if _shape(x) else x,
+                          _transpose_vjp, "transpose back")
+broadcast_to_p = _structural("broadcast_to", lambda x, *, shape: _lib(x).broadcast_to(x, shape),
                              _broadcast_to_vjp, "1 (sum the copies)")
-matmul_p = Primitive("matmul", lambda a, b: matmul(a, b), _matmul_vjp, None,
+matmul_p = Primitive("matmul", _plain("matmul"), _matmul_vjp, None,
                      lambda o, a, b: (f"{o}_bar @ {b}^T", f"{a}^T @ {o}_bar"))
+_matmul = binary_op(matmul_p)
 
 
 def sum(x: Any, axis: Axis = None) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes if ``None``)."""
     if type(x) is Var:
         return bind(sum_p, x, axis=_normalize_axis(axis, x.ndim))
-    return _lib(x).sum(x, axis=axis) if _shape(x) else x
+    return sum_p.impl(x, axis=axis)
 
 
 def mean(x: Any, axis: Axis = None) -> Any:
     """Mean over ``axis`` (all axes if ``None``)."""
     if type(x) is Var:
         return bind(mean_p, x, axis=_normalize_axis(axis, x.ndim))
-    return _lib(x).mean(x, axis=axis) if _shape(x) else x
+    return mean_p.impl(x, axis=axis)
 
 
-def reshape(x: Any, shape: tuple[int, ...]) -> Any:
-    """The same elements in a new ``shape``."""
-    shape = tuple(shape)
+def reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
+    """The same elements in a new ``shape`` (one entry may be -1: inferred)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if type(x) is Var:
         return bind(reshape_p, x, shape=shape)
-    return _lib(x).reshape(x, shape)
+    return reshape_p.impl(x, shape=shape)
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
@@ -411,7 +446,7 @@ def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
         ndim = x.ndim
         axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
         return bind(transpose_p, x, axes=axes)
-    return x if not _shape(x) else _lib(x).transpose(x, axes)
+    return transpose_p.impl(x, axes=axes)
 
 
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
@@ -419,22 +454,21 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     shape = tuple(shape)
     if type(x) is Var:
         return bind(broadcast_to_p, x, shape=shape)
-    return _lib(x).broadcast_to(x, shape)
+    return broadcast_to_p.impl(x, shape=shape)
 
 
 def matmul(a: Any, b: Any) -> Any:
     """Matrix product ``a @ b`` of vectors and matrices (1-D or 2-D operands)."""
-    if not _is_var(a, b):
-        return _lib(a, b).matmul(a, b)
-    for label, operand in (("a", a), ("b", b)):
-        if len(_shape(operand)) not in (1, 2):
-            raise ShapeError(f"tape primitive 'matmul': operand {label} must be 1-D or 2-D, "
-                             f"got shape {_shape(operand)}")
-    return bind(matmul_p, a, b)
+    if type(a) is Var or type(b) is Var:
+        for label, operand in (("a", a), ("b", b)):
+            if len(_shape(operand)) not in (1, 2):
+                raise ShapeError(f"tape primitive 'matmul': operand {label} must be 1-D or 2-D, "
+                                 f"got shape {_shape(operand)}")
+    return _matmul(a, b)
 
 
 # ---------------------------------------------------------------------------------------
-# The table, and the operators of tape values
+# The tables, and the operators of tape values
 
 PRIMITIVES: dict[str, Primitive] = {
     p.name: p
@@ -443,34 +477,59 @@ PRIMITIVES: dict[str, Primitive] = {
               transpose_p, broadcast_to_p, matmul_p)
 }
 
-SUPPORTED = ("operators + - * / ** @ and unary -, abs(); jaxbackprop.numpy: add, subtract, "
-             "multiply, divide, negative, power, exp, log, sin, cos, tanh, sqrt, abs, maximum, "
-             "relu, where, sum, mean, reshape, transpose, broadcast_to, matmul")
+# The dual functions, as jaxbackprop.numpy exports them.
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    f.__name__: f
+    for f in (add, subtract, multiply, divide, negative, power, exp, log, sin, cos, tanh, sqrt,
+              abs, sign, maximum, relu, where, sum, mean, reshape, transpose, broadcast_to, matmul)
+}
+
+SUPPORTED = ("operators + - * / ** @, unary -, abs(); comparisons (not differentiated); "
+             f"jaxbackprop.numpy: {', '.join(FUNCTIONS)}")
 
 
-def unsupported(operation: str) -> TypeError:
+def unsupported(operation: str, hint: str = "") -> TypeError:
     """The error for an operation the tape cannot record: it names itself and the rest."""
     return TypeError(f"{operation} is not supported on tape values (jaxbackprop.tape.Var). "
-                     f"The tape records: {SUPPORTED}.")
+                     f"{hint + ' ' if hint else ''}The tape records: {SUPPORTED}.")
 
 
 _NUMPY_UFUNCS: dict[Any, Callable[..., Any]] = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide,
     np.negative: negative, np.power: power, np.exp: exp, np.log: log, np.sin: sin, np.cos: cos,
-    np.tanh: tanh, np.sqrt: sqrt, np.absolute: abs, np.maximum: maximum, np.matmul: matmul,
+    np.tanh: tanh, np.sqrt: sqrt, np.absolute: abs, np.sign: sign, np.maximum: maximum,
+    np.matmul: matmul,
+}
+_NUMPY_COMPARISONS = (np.less, np.less_equal, np.greater, np.greater_equal, np.equal,
+                      np.not_equal)
+_NUMPY_FUNCTIONS: dict[Any, Callable[..., Any]] = {
+    np.sum: sum, np.mean: mean, np.reshape: reshape, np.transpose: transpose, np.where: where,
+    np.broadcast_to: broadcast_to, np.shape: _shape, np.ndim: lambda x: x.ndim,
 }
 
 
 def _array_ufunc(self: Var, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-    """NumPy's hook: ``ndarray * var`` and ``np.exp(var)`` record like our own functions."""
-    fn = _NUMPY_UFUNCS.get(ufunc)
-    if fn is None or method != "__call__" or kwargs:
-        raise unsupported(f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}"))
-    return fn(*inputs)
+    """NumPy's hook for ufuncs: ``ndarray * var`` and ``np.exp(var)`` record like our own
+    functions; comparisons compare the primal values."""
+    if method == "__call__" and not kwargs:
+        if ufunc in _NUMPY_COMPARISONS:
+            return ufunc(*(x.value if type(x) is Var else x for x in inputs))
+        if ufunc in _NUMPY_UFUNCS:
+            return _NUMPY_UFUNCS[ufunc](*inputs)
+    raise unsupported(f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}"),
+                      "Use jaxbackprop.numpy.")
+
+
+def _array_function(self: Var, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    """NumPy's hook for its other functions: ``np.sum(var)`` records ``sum``."""
+    if func not in _NUMPY_FUNCTIONS:
+        raise unsupported(f"numpy.{func.__name__}", "Use jaxbackprop.numpy.")
+    return _NUMPY_FUNCTIONS[func](*args, **kwargs)
 
 
 def _array(self: Var, *args: Any, **kwargs: Any) -> Any:
-    raise unsupported("Converting a tape value to an array (numpy.asarray, jax.numpy functions)")
+    raise unsupported("Converting a tape value to an array (numpy.asarray, jax.numpy functions)",
+                      "Use jaxbackprop.numpy, which records on the tape.")
 
 
 def _getattr(self: Var, attribute: str) -> Any:
@@ -481,22 +540,41 @@ def _getitem(self: Var, key: Any) -> Any:
     raise unsupported("Indexing")
 
 
+def _shape_arguments(args: tuple[Any, ...]) -> Any:
+    """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` alike, as NumPy's methods take them."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], int) else args
+
+
+def _reflected(fn: Callable[[Any, Any], Any]) -> Callable[[Var, Any], Any]:
+    def method(self: Var, other: Any) -> Any:
+        return fn(other, self)
+
+    return method
+
+
+def _compare(compare: Callable[[Any, Any], Any]) -> Callable[[Var, Any], Any]:
+    def method(self: Var, other: Any) -> Any:
+        return compare(self.value, other.value if type(other) is Var else other)
+
+    return method
+
+
 for _name, _method in {
-    "__add__": add, "__radd__": lambda s, o: add(o, s),
-    "__sub__": subtract, "__rsub__": lambda s, o: subtract(o, s),
-    "__mul__": multiply, "__rmul__": lambda s, o: multiply(o, s),
-    "__truediv__": divide, "__rtruediv__": lambda s, o: divide(o, s),
-    "__pow__": power, "__rpow__": lambda s, o: power(o, s),
-    "__matmul__": matmul, "__rmatmul__": lambda s, o: matmul(o, s),
+    "__add__": add, "__radd__": _reflected(add),
+    "__sub__": subtract, "__rsub__": _reflected(subtract),
+    "__mul__": multiply, "__rmul__": _reflected(multiply),
+    "__truediv__": divide, "__rtruediv__": _reflected(divide),
+    "__pow__": power, "__rpow__": _reflected(power),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
     "__neg__": negative, "__abs__": abs, "__pos__": lambda s: s,
-    "__lt__": lambda s, o: s.value < (o.value if type(o) is Var else o),
-    "__le__": lambda s, o: s.value <= (o.value if type(o) is Var else o),
-    "__gt__": lambda s, o: s.value > (o.value if type(o) is Var else o),
-    "__ge__": lambda s, o: s.value >= (o.value if type(o) is Var else o),
-    "sum": sum, "mean": mean, "transpose": lambda s, *axes: transpose(s, axes or None),
-    "reshape": lambda s, *shape: reshape(s, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
+    "__lt__": _compare(operator.lt), "__le__": _compare(operator.le),
+    "__gt__": _compare(operator.gt), "__ge__": _compare(operator.ge),
+    "__eq__": _compare(operator.eq), "__ne__": _compare(operator.ne),
+    "sum": sum, "mean": mean,
+    "transpose": lambda s, *axes: transpose(s, _shape_arguments(axes) if axes else None),
+    "reshape": lambda s, *shape: reshape(s, _shape_arguments(shape)),
     "T": property(lambda s: transpose(s)),
-    "__array_ufunc__": _array_ufunc, "__array__": _array, "__getattr__": _getattr,
-    "__getitem__": _getitem,
+    "__array_ufunc__": _array_ufunc, "__array_function__": _array_function,
+    "__array__": _array, "__getattr__": _getattr, "__getitem__": _getitem,
 }.items():
     setattr(Var, _name, _method)

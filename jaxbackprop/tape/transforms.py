@@ -20,13 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbackprop._dtypes import promote_integer
-from jaxbackprop.tape.core import Tape, Var, backward, recording
+from jaxbackprop.tape.core import Var, backward, recording
 
 Argnums = int | Sequence[int]
 
 
-def _check_leaf(leaf: Any, where: str) -> Any:
-    if isinstance(leaf, Var):
+def check_input(leaf: Any, where: str) -> Any:
+    """A number or an array, integers promoted to floating point; anything else refused."""
+    if type(leaf) is Var:
         return leaf
     if isinstance(leaf, (bool, int, float, np.ndarray, np.generic, jax.Array)) or hasattr(leaf, "shape"):
         return promote_integer(leaf)
@@ -51,20 +52,25 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
     The pullback returns a tuple with one cotangent per primal, each of the primal's
     structure, shape and dtype; an input ``f`` does not depend on gets zeros.
     """
+    return _vjp(f, primals, "tape.vjp", "primal input")
+
+
+def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str,
+         what: str) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
     leaves, treedef = jax.tree_util.tree_flatten(primals)
-    leaves = [_check_leaf(leaf, f"tape.vjp: primal input {i}") for i, leaf in enumerate(leaves)]
+    leaves = [check_input(leaf, f"{who}: {what} {i}") for i, leaf in enumerate(leaves)]
     with recording() as tape:
         in_vars = [tape.new_var(leaf) for leaf in leaves]
         out = f(*jax.tree_util.tree_unflatten(treedef, in_vars))
     if isinstance(out, (tuple, list, dict)):
-        raise TypeError("tape.vjp: f must return a single array, got a "
-                        f"{type(out).__name__}; return one array (pytrees of outputs are not supported)")
+        raise TypeError(f"{who}: f must return a single array, got a {type(out).__name__} "
+                        "(pytrees of outputs are not supported)")
     recorded = type(out) is Var and out.tape is tape
     out_value = out.value if recorded else out
 
     def pullback(out_bar: Any) -> tuple[Any, ...]:
         if np.shape(out_bar) != np.shape(out_value):
-            raise ValueError(f"tape.vjp: the cotangent must have the output's shape "
+            raise ValueError(f"{who}: the cotangent must have the output's shape "
                              f"{np.shape(out_value)}, got {np.shape(out_bar)}")
         cts = backward(tape, out.index, out_bar) if recorded else [None] * tape.num_vars
         grads = [_like(leaf, 0.0) if cts[v.index] is None else _cast_like(cts[v.index], leaf)
@@ -77,12 +83,13 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
 def _cast_like(ct: Any, primal: Any) -> Any:
     """The cotangent in the primal's dtype (a Python float stays a float)."""
     dtype = getattr(primal, "dtype", None)
-    if dtype is None or getattr(ct, "dtype", dtype) == dtype or type(ct) is Var:
+    if dtype is None or type(ct) is Var or getattr(ct, "dtype", dtype) == dtype:
         return ct
-    return ct.astype(dtype)
+    return ct.astype(dtype) if hasattr(ct, "astype") else np.asarray(ct, dtype)
 
 
-def _normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
+def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
+    """``argnums`` as a tuple of non-negative positions, checked against ``num_args``."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums or not all(isinstance(i, int) for i in nums):
         raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
@@ -94,11 +101,17 @@ def _normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, 
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
-    """Like ``jax.value_and_grad``: ``(f(*args), df/d args[argnums])`` for a scalar ``f``."""
+    """Like ``jax.value_and_grad``: ``(f(*args), df/d args[argnums])`` for a scalar ``f``.
 
+    ``argnums`` an int gives one gradient; a tuple gives a tuple of gradients.
+    """
+    return _value_and_grad(f, argnums, "tape.value_and_grad")
+
+
+def _value_and_grad(f: Callable[..., Any], argnums: Argnums, who: str) -> Callable[..., tuple[Any, Any]]:
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        nums = _normalize_argnums(argnums, len(args), "tape.grad")
+        nums = normalize_argnums(argnums, len(args), who)
 
         def f_of_diff_args(*diff_args: Any) -> Any:
             full = list(args)
@@ -106,19 +119,22 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[...,
                 full[i] = a
             return f(*full, **kwargs)
 
-        out, pullback = vjp(f_of_diff_args, *(args[i] for i in nums))
+        out, pullback = _vjp(f_of_diff_args, tuple(args[i] for i in nums), who, "argument")
         if np.shape(out) != ():
-            raise TypeError(f"tape.grad: f must return a scalar, got an output of shape "
+            raise TypeError(f"{who}: f must return a scalar, got an output of shape "
                             f"{np.shape(out)}; use tape.vjp(f, *args) for non-scalar outputs")
-        grads = pullback(_like(out, 1.0) if type(out) is not Var else 1.0)
+        grads = pullback(1.0 if type(out) is Var else _like(out, 1.0))
         return out, grads[0] if isinstance(argnums, int) else grads
 
     return value_and_grad_f
 
 
 def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
-    """Like ``jax.grad``: the gradient of a scalar ``f`` with respect to ``args[argnums]``."""
-    value_and_grad_f = value_and_grad(f, argnums)
+    """Like ``jax.grad``: the gradient of a scalar ``f`` with respect to ``args[argnums]``.
+
+    ``argnums`` an int gives one gradient; a tuple gives a tuple of gradients.
+    """
+    value_and_grad_f = _value_and_grad(f, argnums, "tape.grad")
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -127,4 +143,4 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     return grad_f
 
 
-__all__ = ["vjp", "grad", "value_and_grad", "Tape"]
+__all__ = ["vjp", "grad", "value_and_grad"]

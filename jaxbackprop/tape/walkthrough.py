@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from jaxbackprop._dtypes import promote_integer
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
 from jaxbackprop.tape.core import Var, backward, recording
+from jaxbackprop.tape.transforms import check_input, normalize_argnums
 
 
 def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
@@ -38,12 +38,13 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     :func:`jaxbackprop.tape.name` (the model names ``y_hat``, ``s`` and ``L``), else
     ``v<index>``. ``f`` must return a scalar.
     """
-    nums = {argnums} if isinstance(argnums, int) else set(argnums)
+    nums = normalize_argnums(argnums, len(args), "walkthrough")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
     if len(arg_names) != len(args):
         raise ValueError(f"walkthrough: names has {len(arg_names)} entries for {len(args)} arguments")
     with recording() as tape:
-        in_vars = [tape.new_var(promote_integer(a)) for a in args]
+        in_vars = [tape.new_var(check_input(a, f"walkthrough: argument {i}"))
+                   for i, a in enumerate(args)]
         for var, label in zip(in_vars, arg_names):
             tape.names[var.index] = label
         out = f(*in_vars)
