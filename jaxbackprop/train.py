@@ -189,26 +189,10 @@ def _training_dtype(w0: ArrayLike) -> np.dtype:
 
 
 def _as(value: ArrayLike, dtype: np.dtype) -> Any:
-    """``value`` as an array of ``dtype``, with as little work per call as possible.
-
-    JAX arrays of that dtype pass through. A Python float or a short tuple of them (the
-    lecture's constants) is immutable, so it goes to the device once and is reused from a
-    cache keyed by its exact bits; anything else becomes a NumPy array.
-    """
+    """``value`` as an array of ``dtype``: JAX arrays of that dtype pass through, no copy."""
     if isinstance(value, jax.Array) and value.dtype == dtype:
         return value
-    if type(value) is float:
-        return _device_constant(struct.pack("d", value), True, dtype, jax.config.jax_default_device)
-    if type(value) is tuple and len(value) <= 1024 and all(type(v) is float for v in value):
-        bits = struct.pack(f"{len(value)}d", *value)
-        return _device_constant(bits, False, dtype, jax.config.jax_default_device)
     return np.asarray(value, dtype=dtype)
-
-
-@functools.lru_cache(maxsize=256)
-def _device_constant(bits: bytes, scalar: bool, dtype: np.dtype, device: Any) -> jax.Array:
-    values = np.frombuffer(bits, dtype=np.float64).astype(dtype)
-    return jnp.asarray(values[0] if scalar else values)
 
 
 def _all_finite(value: ArrayLike, *, positive: bool = False) -> bool:
@@ -220,9 +204,7 @@ def _all_finite(value: ArrayLike, *, positive: bool = False) -> bool:
     return bool(ok.all())
 
 
-def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike, epochs: int,
-             engine: str, optimizer: Any, *, sweep: bool = False) -> _Problem:
-    """Check the inputs (ValueError/TypeError naming the argument) and convert them."""
+def _check_settings(epochs: int, engine: str, optimizer: Any) -> None:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
     if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
@@ -231,6 +213,11 @@ def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLi
                         f"{type(optimizer).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+
+
+def _convert(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike,
+             sweep: bool) -> _Problem:
+    """Check the numbers (ValueError naming the argument) and make arrays of one float dtype."""
     if not _all_finite(learning_rate, positive=True):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
     if not _all_finite(w0):
@@ -249,6 +236,34 @@ def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLi
         raise ValueError(f"xs and ys must have the same length, got len(xs)={shape_x[0]} "
                          f"and len(ys)={shape_y[0]}")
     return problem
+
+
+def _float_tuple(value: Any) -> bool:
+    return type(value) is tuple and len(value) <= 1024 and all(type(v) is float for v in value)
+
+
+@functools.lru_cache(maxsize=256)
+def _constant_problem(bits: bytes, samples: int, x64: bool, device: Any) -> _Problem:
+    """:func:`_convert` for Python floats, given as their exact bits, kept on the device."""
+    w0, learning_rate, *data = struct.unpack(f"{2 + 2 * samples}d", bits)
+    problem = _convert(w0, tuple(data[:samples]), tuple(data[samples:]), learning_rate, sweep=False)
+    return problem._replace(**{k: jnp.asarray(getattr(problem, k)) for k in ("w0", "learning_rate", "xs", "ys")})
+
+
+def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike, epochs: int,
+             engine: str, optimizer: Any, *, sweep: bool = False) -> _Problem:
+    """Check the inputs (ValueError/TypeError naming the argument) and convert them.
+
+    The lecture's kind of input, Python floats and short tuples of them, is immutable: it
+    is checked and sent to the device once, then reused from a cache keyed by its exact
+    bits (the JAX call is a few microseconds; this keeps the work around it as small).
+    """
+    _check_settings(epochs, engine, optimizer)
+    if (type(w0) is float and type(learning_rate) is float and _float_tuple(xs)
+            and _float_tuple(ys) and len(xs) == len(ys) and xs):
+        bits = struct.pack(f"{2 + 2 * len(xs)}d", w0, learning_rate, *xs, *ys)
+        return _constant_problem(bits, len(xs), jax.config.jax_enable_x64, jax.config.jax_default_device)
+    return _convert(w0, xs, ys, learning_rate, sweep)
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,13 +368,18 @@ def train_per_sample(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, 
 # The fused program
 
 
+PACK_LIMIT: int = 1 << 16  # histories of up to this many numbers come back as one buffer
+
+
 @functools.lru_cache(maxsize=64)
 def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
-                   unroll: int, batched: bool) -> Callable[..., jax.Array]:
-    """``jit(trajectory)`` with the history packed into one array: one output, one transfer.
+                   unroll: int, batched: bool, packed: bool) -> Callable[..., Any]:
+    """``jit(trajectory)``, returning ``(losses, grads, params, all losses finite)``.
 
-    Along the first axis: the losses, the grads, the params (each raveled), then 1 if
-    every loss is finite, else 0. ``batched`` maps over runs (``w0`` and ``learning_rate``
+    ``packed`` concatenates them into one array along the first axis (the flag last, as
+    1 or 0): one output buffer costs less to return than four, which matters when the
+    whole training takes microseconds; a long history is returned as it is instead, since
+    copying it would cost more. ``batched`` maps over runs (``w0`` and ``learning_rate``
     with a leading axis) with ``jax.vmap(..., out_axes=-1)``: the runs become the last,
     contiguous axis, so each step is one SIMD operation across runs and nothing is
     transposed; the host turns them back to the front as views.
@@ -369,32 +389,42 @@ def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
     if batched:
         run = jax.vmap(run, in_axes=(0, 0, None, None), out_axes=-1)
 
-    def packed(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> jax.Array:
+    def program(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> Any:
         h = run(w0, learning_rate, xs, ys)
+        finite = jnp.isfinite(h.losses).all(axis=(0, 1))
+        if not packed:
+            return h.losses, h.grads, h.params, finite
         runs = h.losses.shape[2:]
-        finite = jnp.isfinite(h.losses).all(axis=(0, 1)).astype(h.losses.dtype)
-        fields = (h.losses, h.grads, h.params, finite[None])
+        fields = (h.losses, h.grads, h.params, finite.astype(h.losses.dtype)[None])
         return jnp.concatenate([f.reshape(-1, *runs) for f in fields], axis=0)
 
-    return jax.jit(packed)
+    return jax.jit(program)
 
 
-def _unpack(flat: np.ndarray, epochs: int, samples: int, param_shape: tuple[int, ...]) -> TrainHistory:
-    """The history as views into ``flat``, laid out by :func:`_fused_program`; no copies.
-
-    ``flat`` has shape ``(size, *runs)``; the returned arrays start with ``runs``.
-    """
-    runs = flat.shape[1:]
+def _run_fused(loss: LossFn, w0: Any, learning_rate: Any, xs: Any, ys: Any, *, batched: bool,
+               optimizer: OptimizerFactory, engine: Engine, epochs: int,
+               unroll: int) -> tuple[TrainHistory, np.ndarray]:
+    """Run :func:`_fused_program` (over runs along ``w0``'s first axis if ``batched``); return
+    the history as NumPy arrays, runs first, and whether each run's losses are all finite."""
+    runs, param_shape = (w0.shape[:1], w0.shape[1:]) if batched else ((), w0.shape)
+    samples = xs.shape[0]
     steps = epochs * samples
-    end_grads = steps * (1 + math.prod(param_shape))
-    fields = (flat[:steps].reshape(epochs, samples, *runs),
-              flat[steps:end_grads].reshape(epochs, samples, *param_shape, *runs),
-              flat[end_grads:-1].reshape(epochs, *param_shape, *runs))
-    if runs:
-        fields = tuple(np.moveaxis(f, range(f.ndim - len(runs), f.ndim), range(len(runs)))
-                       for f in fields)
-    losses, grads, params = fields
-    return TrainHistory(losses, grads, losses[..., -1], params)
+    size = steps * (1 + math.prod(param_shape)) + epochs * math.prod(param_shape)
+    packed = size * math.prod(runs) <= PACK_LIMIT
+    program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed)
+    output = program(w0, learning_rate, xs, ys)
+    if packed:
+        flat = np.asarray(output)
+        end = steps * (1 + math.prod(param_shape))
+        fields = [flat[:steps], flat[steps:end], flat[end:-1]]
+        finite = flat[-1]
+    else:
+        *fields, finite = (np.asarray(a) for a in output)
+    shapes = ((epochs, samples), (epochs, samples, *param_shape), (epochs, *param_shape))
+    losses, grads, params = (f.reshape(*shape, *runs) for f, shape in zip(fields, shapes))
+    if runs:  # the runs axis back to the front, as views
+        losses, grads, params = (np.moveaxis(f, -1, 0) for f in (losses, grads, params))
+    return TrainHistory(losses, grads, losses[..., -1], params), finite
 
 
 def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
@@ -407,7 +437,7 @@ def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     float32: XLA fuses the step's arithmetic differently). The program is compiled once
     per ``(loss, optimizer, engine, epochs, unroll)`` and input shapes and dtypes; the
     learning rate, ``w0`` and the data are its arguments, so new values reuse it. The
-    history comes back as one buffer and is split into NumPy views on the host.
+    history comes back as NumPy arrays (a short one as one buffer, split into views).
     ``on_step`` is replayed from the history after the run. ``unroll`` samples run per
     iteration of the compiled loop: fewer loop overheads, a longer program.
 
@@ -417,12 +447,9 @@ def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     ['7.3159', '3.9988', '2.1857']
     """
     problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
-    shape = np.shape(problem.w0)
-    program = _fused_program(loss, optimizer, engine, epochs, unroll, False)
-    flat = program(problem.w0, problem.learning_rate, problem.xs, problem.ys)
-    flat = np.asarray(flat)
-    history = _unpack(flat, epochs, len(problem.xs), shape)
-    failure = None if flat[-1] else _first_non_finite(history.losses)
+    history, finite = _run_fused(loss, *problem[:4], batched=False, optimizer=optimizer,
+                                 engine=engine, epochs=epochs, unroll=unroll)
+    failure = None if finite else _first_non_finite(history.losses)
     if on_step is not None:
         _replay(history, problem, failure, on_step)
     if failure is not None:
@@ -461,9 +488,10 @@ def sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     """
     problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer, sweep=True)
     w0s, rates = np.broadcast_arrays(np.asarray(problem.w0), np.asarray(problem.learning_rate))
-    program = _fused_program(loss, optimizer, engine, epochs, unroll, True)
-    flat = np.asarray(program(w0s.reshape(-1), rates.reshape(-1), problem.xs, problem.ys))
-    history = _unpack(flat.reshape(-1, *w0s.shape), epochs, len(problem.xs), ())
+    history, _ = _run_fused(loss, w0s.reshape(-1), rates.reshape(-1), problem.xs, problem.ys,
+                            batched=True, optimizer=optimizer, engine=engine, epochs=epochs,
+                            unroll=unroll)
+    history = TrainHistory(*(a.reshape(*w0s.shape, *a.shape[1:]) for a in history))
     return history.params[..., -1], history
 
 

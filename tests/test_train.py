@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import jaxbackprop as jb
-from jaxbackprop import lecture
+from jaxbackprop import lecture, train
 from jaxbackprop.train import DivergenceError, Step, sweep, train_per_sample, train_scan, trajectory
 from lecture_trace import EPOCH_LOSS, GRADS, PREDICTION_BEFORE, at_printed_precision
 
@@ -154,6 +154,21 @@ def test_sweep_agrees_with_single_runs() -> None:
         for a, b in zip(one, history):
             np.testing.assert_array_max_ulp(a, b[i, j], maxulp=4)
         assert w[i, j] == w_one
+
+
+def test_long_histories_come_back_unpacked_and_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above PACK_LIMIT numbers the program returns its arrays as they are: same results."""
+    rates = np.array([0.01, 0.03], np.float32)
+    packed = train_scan(jb.loss, *DATA), sweep(jb.loss, *DATA, learning_rate=rates)
+    monkeypatch.setattr(train, "PACK_LIMIT", 0)
+    unpacked = train_scan(jb.loss, *DATA), sweep(jb.loss, *DATA, learning_rate=rates)
+    for (w_a, a), (w_b, b) in zip(packed, unpacked):
+        np.testing.assert_array_equal(w_a, w_b)
+        for field_a, field_b in zip(a, b):
+            assert field_a.shape == field_b.shape
+            np.testing.assert_array_equal(field_a, field_b)
+    with pytest.raises(DivergenceError):
+        train_scan(jb.loss, *DATA, learning_rate=1.0)
 
 
 def test_sweep_keeps_diverging_runs_as_computed() -> None:
