@@ -91,7 +91,8 @@ def test_quick_run_every_measured_result_matches_its_reference(
     assert wrong == []
 
 
-def test_quick_run_ratios_divide_the_right_times(quick_run: tuple[int, dict[str, Any], str]) -> None:
+def test_quick_run_ratios_divide_the_right_times(
+        quick_run: tuple[int, dict[str, Any], str]) -> None:
     for section in quick_run[1]["sections"]:
         for case in {row["case"] for row in section["rows"]}:
             rows = [r for r in section["rows"] if r["case"] == case and r["seconds"]]
@@ -156,7 +157,8 @@ def test_an_unrolled_compile_predicted_too_long_is_skipped() -> None:
     assert "about 100 s" in row["note"]
 
 
-def test_a_missing_peer_is_not_installed_and_never_estimated(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_peer_is_not_installed_and_never_estimated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(peers, "optional_import", lambda name: None)
     settings = dataclasses.replace(harness.QUICK, rounds=1, chain_lengths=(10,))
     rows = sections.tape_chains(settings)["rows"]
@@ -310,3 +312,13 @@ def test_an_output_that_is_a_folder_fails_before_measuring(
     code, out, err = run_cli(capsys, "bench", "--quick", "--out", str(tmp_path))
     assert code == 2 and out == ""
     assert err == f"jaxbackprop bench: error: --out {tmp_path}: is a folder; expected a file name\n"
+
+
+def test_an_output_under_a_file_fails_before_measuring(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    code, out, err = run_cli(capsys, "bench", "--quick", "--markdown", str(blocker / "b.md"))
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"jaxbackprop bench: error: --markdown {blocker / 'b.md'}: "
+                          "cannot create its folder")

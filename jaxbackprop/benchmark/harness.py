@@ -51,10 +51,12 @@ class Settings:
 
 
 FULL = Settings(quick=False, rounds=7, min_batch_s=0.02, direct_limit_s=12.0,
-                compile_limit_s=30.0, long_call_s=1.0, long_rounds=3, sgd_sizes=(10**3, 10**5, 10**6),
-                sweep_sizes=(10**3, 10**5), chain_lengths=(10**2, 10**4, 10**6))
+                compile_limit_s=30.0, long_call_s=1.0, long_rounds=3,
+                sgd_sizes=(10**3, 10**5, 10**6), sweep_sizes=(10**3, 10**5),
+                chain_lengths=(10**2, 10**4, 10**6))
 QUICK = Settings(quick=True, rounds=3, min_batch_s=0.002, direct_limit_s=0.25,
-                 compile_limit_s=2.0, long_call_s=0.1, long_rounds=1, sgd_sizes=(10**2, 10**3), sweep_sizes=(10, 100),
+                 compile_limit_s=2.0, long_call_s=0.1, long_rounds=1,
+                 sgd_sizes=(10**2, 10**3), sweep_sizes=(10, 100),
                  chain_lengths=(10**2, 2 * 10**3))
 
 

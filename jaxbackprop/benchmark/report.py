@@ -40,7 +40,8 @@ def _cells(row: Row) -> list[str]:
         return [status, "", "", "", "", "", row["note"]]
     mark = "~" if status == "extrapolated" else ""
     compile_s = row["compile_s"]
-    compile_text = "" if compile_s is None else "<1 ms" if compile_s < 1e-3 else format_seconds(compile_s)
+    compile_text = ("" if compile_s is None else "<1 ms" if compile_s < 1e-3
+                    else format_seconds(compile_s))
     note = row["note"]
     if row["agrees"] is False:
         note = f"**wrong result**: {note}"

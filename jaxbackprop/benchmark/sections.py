@@ -30,7 +30,7 @@ Progress = Callable[[str], None] | None
 
 CHAIN_A, CHAIN_B = 1.0001, 0.0001  # each chain step is x -> x * a + b
 
-# Engine names that the targets (:mod:`jaxbackprop.benchmark.targets`) look up.
+# Engine names that :mod:`jaxbackprop.benchmark.summary` looks up.
 FUSED = "fused (train_scan)"
 SWEEP = "sweep (vmap of train_scan)"
 AFFINE_FLOOR = "JAX: lax.scan of the affine map (floor)"
@@ -41,7 +41,6 @@ MICROGRAD = "micrograd"
 PYTORCH_LECTURE = "PyTorch eager (the lecture's code)"
 NUMPY_LOOP = "NumPy loop, hand-derived gradient"
 PLAIN_SCAN = "JAX: plain lax.scan of the step"
-
 
 
 def _label(prefix: str, n: int) -> str:
@@ -92,7 +91,8 @@ def _close(reference: Any, rtol: float) -> Callable[[Any], tuple[bool, str]]:
     return check
 
 
-def _training_check(reference: float, eager: Any, eager_fma: Any) -> Callable[[Any], tuple[bool, str]]:
+def _training_check(reference: float, eager: Any,
+                    eager_fma: Any) -> Callable[[Any], tuple[bool, str]]:
     """Close to the float64 reference; how many ulp from eager float32 arithmetic, and
     from the same with ``w x - y`` as a fused multiply-add."""
     close = _close(reference, 1e-5)
@@ -116,7 +116,8 @@ def _eager_loop(gradient: Callable[..., Any], w: Any) -> Any:
     return w
 
 
-def _trainer(fn: Callable[..., Any], engine: str, xs: Any, ys: Any, epochs: int) -> Run:
+def _trainer(fn: Callable[..., Any], engine: str, xs: Any = X_DATA, ys: Any = Y_DATA,
+             epochs: int = EPOCHS) -> Run:
     """One call of a jaxbackprop trainer with the lecture's SGD; returns the final weight."""
     return lambda: fn(loss, W0, xs, ys, optimizer=optax.sgd, learning_rate=LEARNING_RATE,
                       epochs=epochs, engine=engine)[0]
@@ -137,15 +138,13 @@ def lecture_training(settings: Settings, progress: Progress = None) -> Section:
             peers.numpy_training, W0, xs, ys, LEARNING_RATE, EPOCHS)),
         Engine("jax.grad eager", "JAX", lambda _: _blocked(_eager_loop, jax.grad(loss), w0)),
         Engine("jitted step loop (train_per_sample)", "jaxbackprop",
-               lambda _: _trainer(train.train_per_sample, "jax", X_DATA, Y_DATA, EPOCHS), compiled=True),
-        Engine(FUSED, "jaxbackprop",
-               lambda _: _trainer(train.train_scan, "jax", X_DATA, Y_DATA, EPOCHS), compiled=True),
-        Engine(TAPE_EAGER, "jaxbackprop",
-               lambda _: partial(_eager_loop, tape.grad(loss), W0)),
+               lambda _: _trainer(train.train_per_sample, "jax"), compiled=True),
+        Engine(FUSED, "jaxbackprop", lambda _: _trainer(train.train_scan, "jax"), compiled=True),
+        Engine(TAPE_EAGER, "jaxbackprop", lambda _: partial(_eager_loop, tape.grad(loss), W0)),
         Engine("tape, jitted step loop", "jaxbackprop",
-               lambda _: _trainer(train.train_per_sample, "tape", X_DATA, Y_DATA, EPOCHS), compiled=True),
+               lambda _: _trainer(train.train_per_sample, "tape"), compiled=True),
         Engine("tape, fused (train_scan)", "jaxbackprop",
-               lambda _: _trainer(train.train_scan, "tape", X_DATA, Y_DATA, EPOCHS), compiled=True),
+               lambda _: _trainer(train.train_scan, "tape"), compiled=True),
     ]
     check = _training_check(peers.reference_training(W0, X_DATA, Y_DATA, LEARNING_RATE, EPOCHS),
                             peers.numpy_training(W0, xs, ys, LEARNING_RATE, EPOCHS),

@@ -175,16 +175,17 @@ def _fma(report: Report) -> str | None:
 
 def _floor(report: Report) -> str | None:
     fused = _largest(report, "sgd", s.FUSED)
-    floor = _largest(report, "sgd", s.AFFINE_FLOOR)
+    affine = _largest(report, "sgd", s.AFFINE_FLOOR)
     plain = _largest(report, "sgd", s.PLAIN_SCAN)
-    if fused is None or floor is None or plain is None:
+    if fused is None or affine is None or plain is None:
         return None
+    floor = min(plain["per_unit_s"], affine["per_unit_s"])
     return (f"**The latency floor.** At {fused['case']} the fused trainer takes "
             f"{format_seconds(fused['per_unit_s'])} per step; a bare `lax.scan` of the same "
             f"step takes {format_seconds(plain['per_unit_s'])}, and the step rewritten as one "
-            f"fused multiply-add, `w = a_i w + b_i`, {format_seconds(floor['per_unit_s'])}. "
-            f"The trainer runs at {floor['per_unit_s'] / fused['per_unit_s']:.0%} of that "
-            f"floor. Per-sample SGD cannot run steps in parallel: each needs the weight the "
+            f"fused multiply-add, `w = a_i w + b_i`, {format_seconds(affine['per_unit_s'])}. "
+            f"The trainer runs at {floor / fused['per_unit_s']:.0%} of the speed of the "
+            f"faster of the two. Per-sample SGD cannot run steps in parallel: each needs the weight the "
             f"previous one wrote, so a step costs the latency of its chain of dependent "
             f"floating-point operations, not their throughput. The trainer adds optax's "
             f"update and writes every step's loss and gradient to its history, which the "

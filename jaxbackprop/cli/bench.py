@@ -41,15 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_writable(option: str, path: str | None) -> None:
-    """Fail now, not after minutes of measuring, if ``path`` cannot be written."""
+    """Fail now, not after minutes of measuring, if ``path`` cannot be written
+    (its folder is created here if need be)."""
     if path is None:
         return
     target = Path(path)
     if target.is_dir():
         raise CommandError(f"{option} {path}: is a folder; expected a file name")
-    folder = next((p for p in target.absolute().parents if p.exists()), Path("/"))
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise CommandError(f"{option} {path}: cannot create a file under {folder}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{option} {path}: cannot create its folder: {error.strerror}") from None
+    if not os.access(target.parent, os.W_OK):
+        raise CommandError(f"{option} {path}: the folder {target.parent} is not writable")
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -92,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
         report = benchmark.run(settings, args.sections, _command(args), progress)
     markdown = benchmark.to_markdown(report)
     print(markdown, end="")
-    if args.out:
-        write_json_atomic(args.out, report)
-    if args.markdown:
-        write_text_atomic(args.markdown, markdown)
+    try:
+        if args.out:
+            write_json_atomic(args.out, report)
+        if args.markdown:
+            write_text_atomic(args.markdown, markdown)
+    except OSError as error:
+        raise CommandError(f"cannot write the report: {error}") from None
     return 0
