@@ -224,7 +224,7 @@ def test_the_fma_reference_differs_from_eager_float32_in_the_last_bit_only() -> 
 
 
 def _report_with(rows: dict[str, list[dict[str, Any]]], quick: bool = False) -> dict[str, Any]:
-    return {"meta": {"settings": {"quick": quick}, "command": "jaxbackprop bench",
+    return {"meta": {"settings": dataclasses.asdict(harness.QUICK if quick else harness.FULL),
                      "wall_s": 300.0},
             "sections": [{"key": key, "rows": section_rows} for key, section_rows in rows.items()]}
 
@@ -250,7 +250,11 @@ def test_targets_are_read_from_the_rows() -> None:
     assert met["the lecture's 30 steps"] == ("200x per step", True)
     assert met["per-sample SGD over N = 1e6"] == ("100M steps/s at N=1e6", False)
     assert met["1,000 trainings in one sweep"] == ("not measured in this run", None)
-    assert met["the full run ends within 10 minutes"] == ("300 s", True)
+    assert met["the full run ends within 10 minutes"] == ("not measured in this run", None)
+    every_section = _report_with({key: [] for key in sections.SECTIONS})
+    assert summary.full_run_time(every_section) == (300.0, "300 s")
+    assert summary.full_run_time(_report_with({key: [] for key in sections.SECTIONS},
+                                              quick=True)) is None
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")
