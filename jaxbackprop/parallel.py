@@ -68,11 +68,16 @@ def _axis_size(mesh: Mesh, axis: str) -> int:
 @functools.lru_cache(maxsize=32)
 def _sharded_sweep_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
                            unroll: int, mesh: Mesh) -> Callable[..., TrainHistory]:
-    runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
+    """``jit(trajectory(batched=True))``: runs split on ``"runs"``; the history time-major."""
+    def on_runs(axis: int) -> NamedSharding:
+        return NamedSharding(mesh, P(*[None] * axis, "runs"))
+
+    replicated = NamedSharding(mesh, P())
     run = functools.partial(trajectory, loss, optimizer=optimizer, epochs=epochs, engine=engine,
-                            unroll=unroll)
-    return jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)),
-                   in_shardings=(runs, runs, replicated, replicated), out_shardings=runs)
+                            unroll=unroll, batched=True)
+    history = TrainHistory(on_runs(2), on_runs(2), on_runs(1), on_runs(1))
+    return jax.jit(run, in_shardings=(on_runs(0), on_runs(0), replicated, replicated),
+                   out_shardings=history)
 
 
 def sharded_sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
@@ -100,8 +105,9 @@ def sharded_sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     history = program(_global(w0s, runs), _global(rates, runs),
                       _global(np.asarray(problem.xs), replicated),
                       _global(np.asarray(problem.ys), replicated))
-    if padding or len(shape) != 1:
-        history = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), history)
+    runs_first = (jnp.moveaxis(a, axis, 0) for a, axis in zip(history, (2, 2, 1, 1)))
+    history = TrainHistory(*(a[:count].reshape(*shape, *a.shape[1:]) if padding or len(shape) != 1
+                             else a for a in runs_first))
     return history.params[..., -1], history
 
 

@@ -143,15 +143,25 @@ def make_step(loss: LossFn, optimizer: OptimizerFactory = optax.sgd, engine: Eng
 
 def trajectory(loss: LossFn, w0: ArrayLike, learning_rate: ArrayLike, xs: ArrayLike, ys: ArrayLike,
                *, optimizer: OptimizerFactory = optax.sgd, epochs: int = EPOCHS,
-               engine: Engine = "jax", unroll: int = UNROLL) -> TrainHistory:
+               engine: Engine = "jax", unroll: int = UNROLL, batched: bool = False) -> TrainHistory:
     """The per-sample training as one pure function of arrays: ``lax.scan`` in ``lax.scan``.
 
     The inner scan runs :func:`make_step` over the samples ``(xs[i], ys[i])`` in order
     (``unroll`` of them per loop iteration); the outer scan repeats it ``epochs`` times.
     Returns the :class:`TrainHistory` as JAX arrays, losses in ``w0``'s dtype. No input
     checks and no host transfers: use :func:`train_scan` for that.
+
+    ``batched`` trains independent runs at once, one per entry along the first axis of
+    ``w0`` and ``learning_rate``: the step is ``jax.vmap``-ed, the loops are not, so each
+    step is one SIMD operation across the runs and every record is written as a
+    contiguous row. The history is then time-major: ``losses[e, i, run]``,
+    ``grads[e, i, run, ...]``, ``params[e, run, ...]``.
     """
     step = make_step(loss, optimizer, engine)
+    init = functools.partial(init_opt_state, optimizer)
+    if batched:
+        step = jax.vmap(step, in_axes=(0, 0, None, None))
+        init = jax.vmap(init)
 
     def sample_step(carry: tuple[Any, Any], xy: tuple[Any, Any]) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
         params, opt_state, value, grad = step(*carry, *xy)
@@ -161,8 +171,8 @@ def trajectory(loss: LossFn, w0: ArrayLike, learning_rate: ArrayLike, xs: ArrayL
         carry, (losses, grads) = jax.lax.scan(sample_step, carry, (xs, ys), unroll=unroll)
         return carry, (losses, grads, carry[0])
 
-    start = (w0, init_opt_state(optimizer, learning_rate, w0))
-    _, (losses, grads, params) = jax.lax.scan(epoch_step, start, None, length=epochs)
+    _, (losses, grads, params) = jax.lax.scan(epoch_step, (w0, init(learning_rate, w0)), None,
+                                              length=epochs)
     return TrainHistory(losses, grads, losses[:, -1], params)
 
 
@@ -199,9 +209,10 @@ def _all_finite(value: ArrayLike, *, positive: bool = False) -> bool:
     """Every element of ``value`` is finite (and ``> 0`` with ``positive``)."""
     if isinstance(value, (int, float)):  # the common case, without NumPy
         return math.isfinite(value) and (value > 0 or not positive)
-    array = np.asarray(value, dtype=float)
-    ok = np.isfinite(array) & (array > 0) if positive else np.isfinite(array)
-    return bool(ok.all())
+    array = np.asarray(value)
+    if positive and not (array > 0).all():
+        return False
+    return bool(np.isfinite(array).all())
 
 
 def _check_settings(epochs: int, engine: str, optimizer: Any) -> None:
@@ -374,56 +385,49 @@ PACK_LIMIT: int = 1 << 16  # histories of up to this many numbers come back as o
 @functools.lru_cache(maxsize=64)
 def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
                    unroll: int, batched: bool, packed: bool) -> Callable[..., Any]:
-    """``jit(trajectory)``, returning ``(losses, grads, params, all losses finite)``.
+    """``jit(trajectory)``, returning ``(losses, grads, params)``.
 
-    ``packed`` concatenates them into one array along the first axis (the flag last, as
-    1 or 0): one output buffer costs less to return than four, which matters when the
-    whole training takes microseconds; a long history is returned as it is instead, since
-    copying it would cost more. ``batched`` maps over runs (``w0`` and ``learning_rate``
-    with a leading axis) with ``jax.vmap(..., out_axes=-1)``: the runs become the last,
-    contiguous axis, so each step is one SIMD operation across runs and nothing is
-    transposed; the host turns them back to the front as views.
+    ``packed`` concatenates them, raveled, into one array and appends 1 if every loss is
+    finite, else 0: one output buffer costs less to return than three, which matters when
+    the whole training takes microseconds. A long history is returned as it is, since
+    copying it would cost more (and checking it is cheaper on the host).
     """
-    run = functools.partial(trajectory, loss, optimizer=optimizer, epochs=epochs,
-                            engine=engine, unroll=unroll)
-    if batched:
-        run = jax.vmap(run, in_axes=(0, 0, None, None), out_axes=-1)
 
     def program(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> Any:
-        h = run(w0, learning_rate, xs, ys)
-        finite = jnp.isfinite(h.losses).all(axis=(0, 1))
+        h = trajectory(loss, w0, learning_rate, xs, ys, optimizer=optimizer, epochs=epochs,
+                       engine=engine, unroll=unroll, batched=batched)
         if not packed:
-            return h.losses, h.grads, h.params, finite
-        runs = h.losses.shape[2:]
-        fields = (h.losses, h.grads, h.params, finite.astype(h.losses.dtype)[None])
-        return jnp.concatenate([f.reshape(-1, *runs) for f in fields], axis=0)
+            return h.losses, h.grads, h.params
+        finite = jnp.isfinite(h.losses).all().astype(h.losses.dtype)
+        return jnp.concatenate([jnp.ravel(f) for f in (h.losses, h.grads, h.params, finite)])
 
     return jax.jit(program)
 
 
 def _run_fused(loss: LossFn, w0: Any, learning_rate: Any, xs: Any, ys: Any, *, batched: bool,
                optimizer: OptimizerFactory, engine: Engine, epochs: int,
-               unroll: int) -> tuple[TrainHistory, np.ndarray]:
+               unroll: int) -> tuple[TrainHistory, bool | None]:
     """Run :func:`_fused_program` (over runs along ``w0``'s first axis if ``batched``); return
-    the history as NumPy arrays, runs first, and whether each run's losses are all finite."""
+    the history as NumPy arrays, runs first, and whether all its losses are finite (``None``:
+    not checked)."""
     runs, param_shape = (w0.shape[:1], w0.shape[1:]) if batched else ((), w0.shape)
     samples = xs.shape[0]
-    steps = epochs * samples
-    size = steps * (1 + math.prod(param_shape)) + epochs * math.prod(param_shape)
-    packed = size * math.prod(runs) <= PACK_LIMIT
+    shapes = ((epochs, samples, *runs), (epochs, samples, *runs, *param_shape),
+              (epochs, *runs, *param_shape))
+    sizes = [math.prod(shape) for shape in shapes]
+    packed = sum(sizes) <= PACK_LIMIT
     program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed)
     output = program(w0, learning_rate, xs, ys)
     if packed:
         flat = np.asarray(output)
-        end = steps * (1 + math.prod(param_shape))
-        fields = [flat[:steps], flat[steps:end], flat[end:-1]]
-        finite = flat[-1]
+        n_losses, _, n_params = sizes
+        fields = (flat[:n_losses], flat[n_losses:-n_params - 1], flat[-n_params - 1:-1])
+        finite = bool(flat[-1])
     else:
-        *fields, finite = (np.asarray(a) for a in output)
-    shapes = ((epochs, samples), (epochs, samples, *param_shape), (epochs, *param_shape))
-    losses, grads, params = (f.reshape(*shape, *runs) for f, shape in zip(fields, shapes))
-    if runs:  # the runs axis back to the front, as views
-        losses, grads, params = (np.moveaxis(f, -1, 0) for f in (losses, grads, params))
+        fields, finite = [np.asarray(a) for a in output], None
+    losses, grads, params = (f.reshape(shape) for f, shape in zip(fields, shapes))
+    if batched:  # time-major to runs first, as views
+        losses, grads, params = np.moveaxis(losses, 2, 0), np.moveaxis(grads, 2, 0), np.moveaxis(params, 1, 0)
     return TrainHistory(losses, grads, losses[..., -1], params), finite
 
 
@@ -449,7 +453,7 @@ def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
     history, finite = _run_fused(loss, *problem[:4], batched=False, optimizer=optimizer,
                                  engine=engine, epochs=epochs, unroll=unroll)
-    failure = None if finite else _first_non_finite(history.losses)
+    failure = _first_non_finite(history.losses) if finite is not True else None
     if on_step is not None:
         _replay(history, problem, failure, on_step)
     if failure is not None:
