@@ -205,14 +205,14 @@ def _as(value: ArrayLike, dtype: np.dtype) -> Any:
     return np.asarray(value, dtype=dtype)
 
 
-def _all_finite(value: ArrayLike, *, positive: bool = False) -> bool:
-    """Every element of ``value`` is finite (and ``> 0`` with ``positive``)."""
+def _first_bad(value: ArrayLike, *, positive: bool = False) -> Any:
+    """The first element of ``value`` that is not finite (or not ``> 0`` with ``positive``),
+    as a Python number; ``None`` when there is none."""
     if isinstance(value, (int, float)):  # the common case, without NumPy
-        return math.isfinite(value) and (value > 0 or not positive)
+        return None if math.isfinite(value) and (value > 0 or not positive) else value
     array = np.asarray(value)
-    if positive and not (array > 0).all():
-        return False
-    return bool(np.isfinite(array).all())
+    ok = np.isfinite(array) & (array > 0) if positive else np.isfinite(array)
+    return None if ok.all() else array[~ok].flat[0].item()
 
 
 def _check_settings(epochs: int, engine: str, optimizer: Any) -> None:
@@ -229,10 +229,10 @@ def _check_settings(epochs: int, engine: str, optimizer: Any) -> None:
 def _convert(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike,
              sweep: bool) -> _Problem:
     """Check the numbers (ValueError naming the argument) and make arrays of one float dtype."""
-    if not _all_finite(learning_rate, positive=True):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
-    if not _all_finite(w0):
-        raise ValueError(f"w0 must be finite, got {w0}")
+    if (bad := _first_bad(learning_rate, positive=True)) is not None:
+        raise ValueError(f"learning_rate must be a finite number > 0, got {bad}")
+    if (bad := _first_bad(w0)) is not None:
+        raise ValueError(f"w0 must be finite, got {bad}")
     dtype = _training_dtype(w0)
     problem = _Problem(_as(w0, dtype), _as(learning_rate, dtype), _as(xs, dtype), _as(ys, dtype), dtype)
     if not sweep and problem.learning_rate.ndim != 0:
@@ -443,7 +443,8 @@ def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     learning rate, ``w0`` and the data are its arguments, so new values reuse it. The
     history comes back as NumPy arrays (a short one as one buffer, split into views).
     ``on_step`` is replayed from the history after the run. ``unroll`` samples run per
-    iteration of the compiled loop: fewer loop overheads, a longer program.
+    iteration of the compiled loop: fewer loop overheads, a longer program (on CPU about
+    8 is best; much larger values make XLA recompute the unrolled chain and run slower).
 
     >>> from jaxbackprop import lecture, loss
     >>> w, history = train_scan(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA)
@@ -476,7 +477,8 @@ def sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
           learning_rate: ArrayLike = LEARNING_RATE, optimizer: OptimizerFactory = optax.sgd,
           epochs: int = EPOCHS, engine: Engine = "jax",
           unroll: int = UNROLL) -> tuple[np.ndarray, TrainHistory]:
-    """Many independent trainings in one call: ``jit(vmap(trajectory))`` over runs.
+    """Many independent trainings in one call: :func:`trajectory` with the step ``jax.vmap``-ed
+    over runs, compiled once.
 
     ``w0`` and ``learning_rate`` broadcast against each other to the runs' shape ``B``
     (each run trains one scalar weight on the shared data ``xs, ys``). Returns the final

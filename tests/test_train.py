@@ -177,6 +177,13 @@ def test_sweep_keeps_diverging_runs_as_computed() -> None:
     assert np.isfinite(history.losses[0]).all() and not np.isfinite(history.losses[1]).all()
 
 
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(train, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0
+
+
 # ---------------------------------------------------------------------------------------
 # Divergence
 
@@ -245,6 +252,12 @@ def test_bad_input_is_a_value_error_naming_the_argument(trainer: Callable[..., A
     w0, xs, ys = args.pop("w0"), args.pop("xs"), args.pop("ys")
     with pytest.raises(ValueError, match=message):
         trainer(jb.loss, w0, xs, ys, **args)
+
+
+def test_a_sweep_names_its_first_bad_learning_rate() -> None:
+    rates = np.concatenate([np.full(500, 0.01), [-2.0, np.nan]])
+    with pytest.raises(ValueError, match=r"^learning_rate must be a finite number > 0, got -2.0$"):
+        sweep(jb.loss, *DATA, learning_rate=rates)
 
 
 def test_a_built_optimizer_is_refused_with_the_fix() -> None:
