@@ -67,6 +67,10 @@ def test_the_tape_keeps_the_inputs_kind(x64: None) -> None:
     assert g.dtype == np.float32 and float(g) == -2.0
     g = tape.grad(f)(jnp.array(1.0, jnp.float32), 1.0)
     assert isinstance(g, jax.Array) and g.dtype == jnp.float32 and float(g) == -2.0
+    # a float64 constant promotes the computation, but the gradient keeps the input's
+    # dtype, as jax.grad's does
+    g = tape.grad(lambda x: jbnp.sum(x * np.full(3, 2.0)))(np.ones(3, np.float32))
+    assert g.dtype == np.float32 and g.tolist() == [2.0, 2.0, 2.0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,8 +172,10 @@ def test_second_and_third_derivatives_through_the_tape(x64: None) -> None:
         np.testing.assert_allclose(tape.grad(tape.grad(f))(0.7),
                                    float(jax.grad(jax.grad(jf))(0.7)), rtol=1e-12)
     # a Hessian-vector product of an array function, against jax
+    m = np.array([[1.0, -0.5, 0.2], [0.3, 0.8, -1.0]])
+
     def g(x: Any) -> Any:
-        return jbnp.sum(jbnp.tanh(x) * x)
+        return jbnp.sum(jbnp.tanh(m @ x) @ (m * x))
 
     x, v = np.array([0.3, -0.2, 0.9]), np.array([1.0, 2.0, -1.0])
     hvp = tape.grad(lambda x: jbnp.sum(tape.grad(g)(x) * v))(x)

@@ -1,8 +1,18 @@
 """A small hand-written reverse-mode (VJP) tape beside ``jax.grad``.
 
     from jaxbackprop import tape
-    tape.grad(jb.loss)(1.0, 1.0, 2.0)          # -2.0, as jax.grad(jb.loss) gives
-    tape.walkthrough(jb.loss, 1.0, 1.0, 2.0)   # the three steps, as data
+    import jaxbackprop.numpy as jbnp
+
+    tape.grad(jb.loss)(1.0, 1.0, 2.0)               # -2.0, as jax.grad(jb.loss) gives
+    tape.grad(f, argnums=(0, 1))(w, x)              # jax.grad's signature
+    out, f_vjp = tape.vjp(f, w, x)                  # jax.vjp's: f_vjp(out_bar) -> (w_bar, x_bar)
+    tape.grad(tape.grad(f))(x)                      # higher order, through the tape itself
+    jax.jit(tape.grad(f)), jax.vmap(tape.grad(f))   # JAX transforms the tape like any function
+    tape.walkthrough(jb.loss, 1.0, 1.0, 2.0)        # the three steps, as data (a Graph)
+
+Write ``f`` with operators and :mod:`jaxbackprop.numpy` (``jbnp.exp``, ``jbnp.sum``...):
+those record on tape values and call ``math``, NumPy or ``jax.numpy`` otherwise, so the
+same ``f`` goes to ``jax.grad`` and to ``tape.grad``.
 
 Read it in this order: :mod:`~jaxbackprop.tape.core` (the tape and its backward loop),
 :mod:`~jaxbackprop.tape.primitives` (each operation beside its local derivative),

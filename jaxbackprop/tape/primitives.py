@@ -381,15 +381,24 @@ def _broadcast_to_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> t
 
 
 def _matmul_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a @ b:  a_bar = out_bar @ b^T,  b_bar = a^T @ out_bar (vectors as 1-row or
-    1-column matrices)."""
-    a_shape, b_shape = _shape(a), _shape(b)
-    a2 = a if len(a_shape) == 2 else reshape(a, (1, a_shape[0]))
-    b2 = b if len(b_shape) == 2 else reshape(b, (b_shape[0], 1))
-    ct2 = reshape(ct, (_shape(a2)[0], _shape(b2)[1]))
-    a_bar = matmul(ct2, transpose(b2, (1, 0)))
-    b_bar = matmul(transpose(a2, (1, 0)), ct2)
-    return reshape(a_bar, a_shape), reshape(b_bar, b_shape)
+    """out = a @ b:  a_bar = out_bar @ b^T,  b_bar = a^T @ out_bar.
+
+    With a vector operand the transposes turn into an outer product (a column times a
+    row) and a vector-matrix product; two vectors give ``out_bar * b`` and ``out_bar * a``.
+    """
+    a_is_matrix, b_is_matrix = len(_shape(a)) == 2, len(_shape(b)) == 2
+    if a_is_matrix and b_is_matrix:  # (m, n) @ (n, k)
+        return matmul(ct, transpose(b)), matmul(transpose(a), ct)
+    if a_is_matrix:  # (m, n) @ (n,): out_bar is (m,)
+        return _outer(ct, b), matmul(ct, a)
+    if b_is_matrix:  # (n,) @ (n, k): out_bar is (k,)
+        return matmul(b, ct), _outer(a, ct)
+    return ct * b, ct * a  # (n,) @ (n,): out_bar is a scalar
+
+
+def _outer(u: Any, v: Any) -> Any:
+    """The outer product ``u v^T`` of two vectors, as a column times a row."""
+    return reshape(u, (_shape(u)[0], 1)) * reshape(v, (1, _shape(v)[0]))
 
 
 def _structural(prim_name: str, impl: Callable[..., Any], vjp: Callable[..., tuple[Any, ...]],
