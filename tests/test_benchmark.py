@@ -326,3 +326,8 @@ def test_an_output_under_a_file_fails_before_measuring(
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert err.startswith(f"jaxbackprop bench: error: --markdown {blocker / 'b.md'}: "
                           "cannot create its folder")
+
+
+def test_an_unknown_section_is_named() -> None:
+    with pytest.raises(ValueError, match="sections: unknown nope; expected some of lecture, sgd"):
+        benchmark.run(harness.QUICK, ["nope"])

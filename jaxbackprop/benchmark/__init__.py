@@ -21,7 +21,7 @@ import time
 from importlib import metadata
 from typing import Any, Callable, Sequence
 
-import jax
+import jax.numpy as jnp
 
 from jaxbackprop.benchmark import summary
 from jaxbackprop.benchmark.harness import FULL, QUICK, Settings
@@ -80,7 +80,7 @@ def run(settings: Settings = FULL, sections: Sequence[str] | None = None,
         "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
-        "device": str(jax.numpy.zeros(()).device),
+        "device": str(jnp.zeros(()).device),
         "python": platform.python_version(),
         "recursion_limit": sys.getrecursionlimit(),
         "versions": _versions(),
