@@ -67,17 +67,18 @@ def _axis_size(mesh: Mesh, axis: str) -> int:
 
 @functools.lru_cache(maxsize=32)
 def _sharded_sweep_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
-                           unroll: int, mesh: Mesh) -> Callable[..., TrainHistory]:
-    """``jit(trajectory(batched=True))``: runs split on ``"runs"``; the history time-major."""
-    def on_runs(axis: int) -> NamedSharding:
-        return NamedSharding(mesh, P(*[None] * axis, "runs"))
+                           unroll: int, mesh: Mesh) -> Callable[..., tuple[jax.Array, TrainHistory]]:
+    """``jit`` of the batched :func:`trajectory`, the runs split along ``"runs"``; returns the
+    final weights and the history, runs first."""
+    runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
 
-    replicated = NamedSharding(mesh, P())
-    run = functools.partial(trajectory, loss, optimizer=optimizer, epochs=epochs, engine=engine,
-                            unroll=unroll, batched=True)
-    history = TrainHistory(on_runs(2), on_runs(2), on_runs(1), on_runs(1))
-    return jax.jit(run, in_shardings=(on_runs(0), on_runs(0), replicated, replicated),
-                   out_shardings=history)
+    def program(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> tuple[jax.Array, TrainHistory]:
+        h = trajectory(loss, w0, learning_rate, xs, ys, optimizer=optimizer, epochs=epochs,
+                       engine=engine, unroll=unroll, batched=True)  # time-major
+        h = TrainHistory(*(jnp.moveaxis(a, axis, 0) for a, axis in zip(h, (2, 2, 1, 1))))
+        return h.params[:, -1], h
+
+    return jax.jit(program, in_shardings=(runs, runs, replicated, replicated), out_shardings=runs)
 
 
 def sharded_sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
@@ -102,13 +103,12 @@ def sharded_sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
 
     runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
     program = _sharded_sweep_program(loss, optimizer, engine, epochs, unroll, mesh)
-    history = program(_global(w0s, runs), _global(rates, runs),
-                      _global(np.asarray(problem.xs), replicated),
-                      _global(np.asarray(problem.ys), replicated))
-    runs_first = (jnp.moveaxis(a, axis, 0) for a, axis in zip(history, (2, 2, 1, 1)))
-    history = TrainHistory(*(a[:count].reshape(*shape, *a.shape[1:]) if padding or len(shape) != 1
-                             else a for a in runs_first))
-    return history.params[..., -1], history
+    w, history = program(_global(w0s, runs), _global(rates, runs),
+                         _global(np.asarray(problem.xs), replicated),
+                         _global(np.asarray(problem.ys), replicated))
+    if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
+        w, history = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), (w, history))
+    return w, history
 
 
 # ---------------------------------------------------------------------------------------
