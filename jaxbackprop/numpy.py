@@ -9,6 +9,10 @@ differentiate it::
     import jaxbackprop.numpy as jbnp
     def f(w, x):
         return jbnp.sum(jbnp.tanh(x @ w) ** 2)
+
+NumPy's own ufuncs and a few of its functions (``np.exp``, ``np.sum``, ``np.where``...)
+record on tape values too; ``jax.numpy`` functions cannot (JAX refuses the tape's
+values), and the tape says so, naming these functions instead.
 """
 
 from jaxbackprop.tape.core import name

@@ -255,7 +255,7 @@ def compare_grads(program: Callable[..., Any], args: list[Any], rtol: float) -> 
         assert_close(g, w, rtol)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(programs())
 def test_random_programs_match_jax_grad_in_float64(drawn: tuple[Callable[..., Any], list[np.ndarray]]) -> None:
     program, args = drawn
@@ -263,14 +263,14 @@ def test_random_programs_match_jax_grad_in_float64(drawn: tuple[Callable[..., An
         compare_grads(program, args, rtol=1e-12)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(programs())
 def test_random_programs_match_jax_grad_in_float32(drawn: tuple[Callable[..., Any], list[np.ndarray]]) -> None:
     program, args = drawn
     compare_grads(program, [jnp.asarray(a, dtype=jnp.float32) for a in args], rtol=1e-6)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(programs(smooth=True))
 def test_random_programs_pass_check_vjp(drawn: tuple[Callable[..., Any], list[np.ndarray]]) -> None:
     # JAX's own checker: <J^T ct, v> from the tape against finite differences of f.

@@ -62,9 +62,9 @@ def peak_bytes(f: Callable[[], Any]) -> int:
 
 
 def test_memory_grows_linearly_with_the_chain() -> None:
-    small, large = (peak_bytes(lambda: tape.grad(chain(n))(1.0)) for n in (50_000, 100_000))
+    small, large = (peak_bytes(lambda: tape.grad(chain(n))(1.0)) for n in (25_000, 50_000))
     assert 1.8 < large / small < 2.2, (small, large)
-    assert large / 100_000 < 400  # bytes per node: a few small objects, not a graph of closures
+    assert large / 50_000 < 400  # bytes per node: a few small objects, not a graph of closures
 
 
 def cycles_left_by(f: Callable[[], Any]) -> int:
@@ -79,7 +79,7 @@ def cycles_left_by(f: Callable[[], Any]) -> int:
 
 
 def test_recording_creates_no_reference_cycles() -> None:
-    for n in (1_000, 100_000):
+    for n in (1_000, 30_000):
         assert cycles_left_by(lambda: tape.grad(chain(n))(1.0)) == 0
         assert cycles_left_by(lambda: tape.walkthrough(chain(n // 100), 1.0)) == 0
 
