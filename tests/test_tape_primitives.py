@@ -113,7 +113,8 @@ def test_the_cases_cover_every_primitive() -> None:
 
 
 @pytest.mark.parametrize("kind", ["numpy", "jax"])
-@pytest.mark.parametrize("case", range(len(CASES)), ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("case", range(len(CASES)),
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_primitive_matches_jax_vjp(case: int, kind: str, x64: None) -> None:
     name, f, specs = CASES[case]
     args = inputs(case, specs)
@@ -222,8 +223,11 @@ def matmul_step(x: Any, w: Any) -> Any:
     return x * jbnp.sum(w) if x.ndim == 0 else x @ w
 
 
+Drawn = tuple[Callable[..., Any], list[np.ndarray]]  # a program and its inputs
+
+
 @st.composite
-def programs(draw: st.DrawFn, smooth: bool = False) -> tuple[Callable[..., Any], list[np.ndarray]]:
+def programs(draw: st.DrawFn, smooth: bool = False) -> Drawn:
     """A random program over 1 to 3 inputs of shapes (), (4,), (1, 4), (3, 4) and a
     (4, 4) matrix, and its inputs. Each step applies a unary, binary or matmul step to
     earlier values; the program returns the sum of the last value."""
@@ -257,7 +261,7 @@ def compare_grads(program: Callable[..., Any], args: list[Any], rtol: float) -> 
 
 @settings(max_examples=30, deadline=None)
 @given(programs())
-def test_random_programs_match_jax_grad_in_float64(drawn: tuple[Callable[..., Any], list[np.ndarray]]) -> None:
+def test_random_programs_match_jax_grad_in_float64(drawn: Drawn) -> None:
     program, args = drawn
     with jax.enable_x64(True):
         compare_grads(program, args, rtol=1e-12)
@@ -265,14 +269,14 @@ def test_random_programs_match_jax_grad_in_float64(drawn: tuple[Callable[..., An
 
 @settings(max_examples=15, deadline=None)
 @given(programs())
-def test_random_programs_match_jax_grad_in_float32(drawn: tuple[Callable[..., Any], list[np.ndarray]]) -> None:
+def test_random_programs_match_jax_grad_in_float32(drawn: Drawn) -> None:
     program, args = drawn
     compare_grads(program, [jnp.asarray(a, dtype=jnp.float32) for a in args], rtol=1e-6)
 
 
 @settings(max_examples=10, deadline=None)
 @given(programs(smooth=True))
-def test_random_programs_pass_check_vjp(drawn: tuple[Callable[..., Any], list[np.ndarray]]) -> None:
+def test_random_programs_pass_check_vjp(drawn: Drawn) -> None:
     # JAX's own checker: <J^T ct, v> from the tape against finite differences of f.
     program, args = drawn
     with jax.enable_x64(True):

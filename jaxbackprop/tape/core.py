@@ -263,7 +263,8 @@ def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception
     """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
     is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
     else ``error`` itself (a string among the inputs, say)."""
-    if isinstance(error, ShapeError) or not (isinstance(error, ValueError) or "shape" in str(error)):
+    about_shapes = isinstance(error, ValueError) or "shape" in str(error)
+    if isinstance(error, ShapeError) or not about_shapes:
         return error
     shapes = [np.shape(x) for x in inputs]
     return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes "
@@ -304,10 +305,12 @@ def backward(tape: Tape, out_index: int, seed: Any) -> list[Any]:
         ct = cts[first + i]
         if ct is None:
             continue
-        rule = primitives[i].vjp
-        p = params[i]
-        input_cts = rule(ct, outs[i], *inputs[i]) if p is None else rule(ct, outs[i], *inputs[i], **p)
-        k = 0  # (a counter rather than zip: the loop runs once per node)
+        rule, p = primitives[i].vjp, params[i]
+        if p is None:
+            input_cts = rule(ct, outs[i], *inputs[i])
+        else:
+            input_cts = rule(ct, outs[i], *inputs[i], **p)
+        k = 0  # an index rather than zip(): cheaper, and this loop runs for every node
         for parent in parents[i]:
             if parent >= 0:  # not a constant
                 previous = cts[parent]
@@ -339,6 +342,7 @@ class recording:
         if isinstance(error, TypeError) and str(Var) in str(error):
             from jaxbackprop.tape.primitives import unsupported  # (it imports this module)
 
+            jax_said = str(error).splitlines()[0]
             raise unsupported("A jax.numpy or jax.lax function applied to a tape value",
-                              f"Use jaxbackprop.numpy instead: its functions record on the "
-                              f"tape and call jax.numpy otherwise. (JAX said: {str(error).splitlines()[0]})") from None
+                              "Use jaxbackprop.numpy instead: its functions record on the tape "
+                              f"and call jax.numpy otherwise. (JAX said: {jax_said})") from None

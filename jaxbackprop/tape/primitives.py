@@ -152,7 +152,8 @@ def _elementwise_vjp(partials: Callable[..., tuple[Any, ...]]) -> Callable[..., 
     """The chain rule for an elementwise primitive: ``in_bar = out_bar * d out / d in``."""
 
     def vjp(ct: Any, out: Any, *inputs: Any, **params: Any) -> tuple[Any, ...]:
-        return tuple(unbroadcast(ct * p, x) for p, x in zip(partials(out, *inputs, **params), inputs))
+        local = partials(out, *inputs, **params)
+        return tuple(unbroadcast(ct * p, x) for p, x in zip(local, inputs))
 
     vjp.__doc__ = partials.__doc__
     return vjp
@@ -542,7 +543,8 @@ def _array(self: Var, *args: Any, **kwargs: Any) -> Any:
 
 
 def _getattr(self: Var, attribute: str) -> Any:
-    raise AttributeError(f"tape values have no attribute {attribute!r}. The tape records: {SUPPORTED}.")
+    raise AttributeError(f"tape values have no attribute {attribute!r}. "
+                         f"The tape records: {SUPPORTED}.")
 
 
 def _getitem(self: Var, key: Any) -> Any:

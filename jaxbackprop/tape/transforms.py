@@ -29,7 +29,7 @@ def check_input(leaf: Any, where: str) -> Any:
     """A number or an array, integers promoted to floating point; anything else refused."""
     if type(leaf) is Var:
         return leaf
-    if isinstance(leaf, (bool, int, float, np.ndarray, np.generic, jax.Array)) or hasattr(leaf, "shape"):
+    if isinstance(leaf, (bool, int, float, np.ndarray, np.generic)) or hasattr(leaf, "shape"):
         return promote_integer(leaf)
     raise TypeError(f"{where} must be a number or an array (or a pytree of them), "
                     f"got {type(leaf).__name__}")
@@ -92,7 +92,8 @@ def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, .
     """``argnums`` as a tuple of non-negative positions, checked against ``num_args``."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums or not all(isinstance(i, int) for i in nums):
-        raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+        raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
+                        f"got {argnums!r}")
     for i in nums:
         if not -num_args <= i < num_args:
             raise ValueError(f"{who}: argnums {argnums!r} is out of range for a call with "
@@ -108,7 +109,8 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[...,
     return _value_and_grad(f, argnums, "tape.value_and_grad")
 
 
-def _value_and_grad(f: Callable[..., Any], argnums: Argnums, who: str) -> Callable[..., tuple[Any, Any]]:
+def _value_and_grad(f: Callable[..., Any], argnums: Argnums,
+                    who: str) -> Callable[..., tuple[Any, Any]]:
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nums = normalize_argnums(argnums, len(args), who)

@@ -41,7 +41,8 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     nums = normalize_argnums(argnums, len(args), "walkthrough")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
     if len(arg_names) != len(args):
-        raise ValueError(f"walkthrough: names has {len(arg_names)} entries for {len(args)} arguments")
+        raise ValueError(f"walkthrough: names has {len(arg_names)} entries "
+                         f"for {len(args)} arguments")
     with recording() as tape:
         in_vars = [tape.new_var(check_input(a, f"walkthrough: argument {i}"))
                    for i, a in enumerate(args)]
