@@ -37,14 +37,27 @@ def _as_float(a: ArrayLike) -> ArrayLike:
     return jnp.asarray(promote_integer(a))
 
 
+def _operands(*args: ArrayLike) -> tuple[ArrayLike, ...]:
+    """The operands of one model step, integers promoted to floats.
+
+    Outside the tape they become JAX arrays. On the tape (some operand is a tape value)
+    the others stay as given, so eager tape use on Python floats stays in Python floats.
+    """
+    if any(type(a) is Var for a in args):
+        return tuple(a if type(a) is Var else promote_integer(a) for a in args)
+    return tuple(jnp.asarray(promote_integer(a)) for a in args)
+
+
 def predict(w: ArrayLike, x: ArrayLike) -> ArrayLike:
     """The linear model ``y_hat = w * x`` (broadcasting)."""
-    return name(_as_float(w) * _as_float(x), "y_hat")
+    w, x = _operands(w, x)
+    return name(w * x, "y_hat")
 
 
 def squared_error(y_hat: ArrayLike, y: ArrayLike) -> ArrayLike:
     """``L = s ** 2`` with ``s = y_hat - y``; ``dL/ds = 2 s`` and ``ds/dy_hat = 1``."""
-    s = name(_as_float(y_hat) - _as_float(y), "s")
+    y_hat, y = _operands(y_hat, y)
+    s = name(y_hat - y, "s")
     return name(s**2, "L")
 
 
@@ -55,7 +68,7 @@ def loss(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> ArrayLike:
 
 def loss_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> jax.Array:
     """The closed form ``dL/dw = 2 (w x - y) x = 2 s x``, an independent check on autodiff."""
-    w, x, y = _as_float(w), _as_float(x), _as_float(y)
+    w, x, y = _operands(w, x, y)
     return 2.0 * (w * x - y) * x
 
 
