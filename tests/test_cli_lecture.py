@@ -85,3 +85,16 @@ def test_missing_backend_is_one_line_without_traceback() -> None:
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert lines[0].startswith("jaxbackprop lecture: error: JAX has no tpu device here")
     assert 'pip install "jax[tpu]"' in lines[0]
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    # `jaxbackprop train --epochs 3000 | head -1`: the pipe closes while the command still
+    # prints (about 300 kB, more than a pipe holds, so the closed pipe is always hit).
+    process = subprocess.Popen([sys.executable, "-m", "jaxbackprop", "train", "--epochs", "3000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141
+    assert first.startswith("jaxbackprop train: ") and "Traceback" not in stderr

@@ -45,7 +45,7 @@ def positive_int(text: str) -> int:
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     """``--backend cpu|gpu|tpu`` (default: JAX's own choice)."""
     parser.add_argument("--backend", choices=devices.BACKENDS, default=None,
-                        help="run on this JAX backend (default: JAX's default, %(default)s)")
+                        help="run on this JAX backend (default: JAX's default backend)")
 
 
 def add_x64_option(parser: argparse.ArgumentParser) -> None:
