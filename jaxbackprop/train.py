@@ -249,8 +249,15 @@ def _convert(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLi
     return problem
 
 
-def _float_tuple(value: Any) -> bool:
-    return type(value) is tuple and len(value) <= 1024 and all(type(v) is float for v in value)
+def _constant_bits(w0: Any, xs: Any, ys: Any, learning_rate: Any) -> bytes | None:
+    """The exact bits of ``[w0, learning_rate, *xs, *ys]`` for the lecture's kind of input,
+    Python floats and short tuples of them (immutable, so its checked device copy can be
+    cached); ``None`` for any other input."""
+    if type(xs) is tuple and type(ys) is tuple and 0 < len(xs) == len(ys) <= 1024:
+        values = (w0, learning_rate, *xs, *ys)
+        if set(map(type, values)) == {float}:
+            return struct.pack(f"{len(values)}d", *values)
+    return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -265,14 +272,12 @@ def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLi
              engine: str, optimizer: Any, *, sweep: bool = False) -> _Problem:
     """Check the inputs (ValueError/TypeError naming the argument) and convert them.
 
-    The lecture's kind of input, Python floats and short tuples of them, is immutable: it
-    is checked and sent to the device once, then reused from a cache keyed by its exact
-    bits (the JAX call is a few microseconds; this keeps the work around it as small).
+    The lecture's kind of input (:func:`_constant_bits`) is checked and sent to the device
+    once, then reused from a cache keyed by its exact bits (the JAX call is a few
+    microseconds; this keeps the work around it as small).
     """
     _check_settings(epochs, engine, optimizer)
-    if (type(w0) is float and type(learning_rate) is float and _float_tuple(xs)
-            and _float_tuple(ys) and len(xs) == len(ys) and xs):
-        bits = struct.pack(f"{2 + 2 * len(xs)}d", w0, learning_rate, *xs, *ys)
+    if (bits := _constant_bits(w0, xs, ys, learning_rate)) is not None:
         return _constant_problem(bits, len(xs), jax.config.jax_enable_x64, jax.config.jax_default_device)
     return _convert(w0, xs, ys, learning_rate, sweep)
 
@@ -384,13 +389,16 @@ PACK_LIMIT: int = 1 << 16  # histories of up to this many numbers come back as o
 
 @functools.lru_cache(maxsize=64)
 def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
-                   unroll: int, batched: bool, packed: bool) -> Callable[..., Any]:
+                   unroll: int, batched: bool, packed: bool,
+                   flat_inputs: bool = False) -> Callable[..., Any]:
     """``jit(trajectory)``, returning ``(losses, grads, params)``.
 
     ``packed`` concatenates them, raveled, into one array and appends 1 if every loss is
     finite, else 0: one output buffer costs less to return than three, which matters when
     the whole training takes microseconds. A long history is returned as it is, since
-    copying it would cost more (and checking it is cheaper on the host).
+    copying it would cost more (and checking it is cheaper on the host). ``flat_inputs``
+    takes one vector ``[w0, learning_rate, *xs, *ys]`` (a scalar weight, scalar samples)
+    instead of four arrays, for the same reason: each argument costs its share of a call.
     """
 
     def program(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> Any:
@@ -401,34 +409,91 @@ def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
         finite = jnp.isfinite(h.losses).all().astype(h.losses.dtype)
         return jnp.concatenate([jnp.ravel(f) for f in (h.losses, h.grads, h.params, finite)])
 
-    return jax.jit(program)
+    def flat_program(inputs: Any) -> Any:
+        samples = (inputs.shape[0] - 2) // 2
+        return program(inputs[0], inputs[1], inputs[2:2 + samples], inputs[2 + samples:])
+
+    return jax.jit(flat_program if flat_inputs else program)
 
 
-def _run_fused(loss: LossFn, w0: Any, learning_rate: Any, xs: Any, ys: Any, *, batched: bool,
-               optimizer: OptimizerFactory, engine: Engine, epochs: int,
-               unroll: int) -> tuple[TrainHistory, bool | None]:
-    """Run :func:`_fused_program` (over runs along ``w0``'s first axis if ``batched``); return
-    the history as NumPy arrays, runs first, and whether all its losses are finite (``None``:
-    not checked)."""
-    runs, param_shape = (w0.shape[:1], w0.shape[1:]) if batched else ((), w0.shape)
-    samples = xs.shape[0]
+class _Fused(NamedTuple):
+    """A compiled training (:func:`_fused_program`) and the layout of its output."""
+
+    program: Callable[..., Any]
+    shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # losses, grads, params
+    fields: tuple[slice, slice, slice] | None  # where they lie in a packed output; None: not packed
+    batched: bool
+    flat_inputs: bool
+
+
+@functools.lru_cache(maxsize=64)
+def _fused(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int, unroll: int,
+           batched: bool, samples: int, runs: tuple[int, ...], param_shape: tuple[int, ...],
+           pack_limit: int, flat_inputs: bool = False) -> _Fused:
+    """The program for these settings and shapes (``runs``: ``(n,)`` if ``batched``, else
+    ``()``) and its output's layout, worked out once: a call then only splits a buffer."""
     shapes = ((epochs, samples, *runs), (epochs, samples, *runs, *param_shape),
               (epochs, *runs, *param_shape))
-    sizes = [math.prod(shape) for shape in shapes]
-    packed = sum(sizes) <= PACK_LIMIT
-    program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed)
-    output = program(w0, learning_rate, xs, ys)
-    if packed:
+    n_losses, n_grads, n_params = (math.prod(shape) for shape in shapes)
+    packed = n_losses + n_grads + n_params <= pack_limit
+    fields = (slice(0, n_losses), slice(n_losses, n_losses + n_grads),
+              slice(n_losses + n_grads, n_losses + n_grads + n_params)) if packed else None
+    program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed, flat_inputs)
+    return _Fused(program, shapes, fields, batched, flat_inputs)
+
+
+def _fused_for(problem: _Problem, loss: LossFn, optimizer: OptimizerFactory, engine: Engine,
+               epochs: int, unroll: int, batched: bool, flat_inputs: bool = False) -> _Fused:
+    """:func:`_fused` for ``problem``'s shapes (runs along ``w0``'s first axis if ``batched``)."""
+    shape = problem.w0.shape
+    runs, param_shape = (shape[:1], shape[1:]) if batched else ((), shape)
+    return _fused(loss, optimizer, engine, epochs, unroll, batched, problem.xs.shape[0], runs,
+                  param_shape, PACK_LIMIT, flat_inputs)
+
+
+def _run_fused(fused: _Fused, *args: Any) -> tuple[TrainHistory, bool | None]:
+    """Run ``fused`` on ``args`` (``w0, learning_rate, xs, ys``, or their flat vector); return
+    the history as NumPy arrays, runs first, and whether all its losses are finite (``None``:
+    not checked)."""
+    output = fused.program(*args)
+    if fused.fields is not None:
         flat = np.asarray(output)
-        n_losses, _, n_params = sizes
-        fields = (flat[:n_losses], flat[n_losses:-n_params - 1], flat[-n_params - 1:-1])
+        (in_losses, in_grads, in_params), (losses_shape, grads_shape, params_shape) = fused.fields, fused.shapes
+        losses = flat[in_losses].reshape(losses_shape)
+        grads = flat[in_grads].reshape(grads_shape)
+        params = flat[in_params].reshape(params_shape)
         finite = bool(flat[-1])
     else:
-        fields, finite = [np.asarray(a) for a in output], None
-    losses, grads, params = (f.reshape(shape) for f, shape in zip(fields, shapes))
-    if batched:  # time-major to runs first, as views
+        (losses, grads, params), finite = (np.asarray(a) for a in output), None
+    if fused.batched:  # time-major to runs first, as views
         losses, grads, params = np.moveaxis(losses, 2, 0), np.moveaxis(grads, 2, 0), np.moveaxis(params, 1, 0)
     return TrainHistory(losses, grads, losses[..., -1], params), finite
+
+
+@functools.lru_cache(maxsize=256)
+def _constant_scan(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
+                   unroll: int, bits: bytes, samples: int, x64: bool, device: Any,
+                   pack_limit: int) -> tuple[_Problem, _Fused, tuple[Any]]:
+    """:func:`train_scan`'s checked inputs, program and arguments (one flat vector) for the
+    lecture's kind of input."""
+    _check_settings(epochs, engine, optimizer)
+    problem = _constant_problem(bits, samples, x64, device)
+    fused = _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False, flat_inputs=True)
+    return problem, fused, (jnp.asarray(np.frombuffer(bits, np.float64).astype(problem.dtype)),)
+
+
+def _scan_inputs(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike,
+                 epochs: int, engine: Engine, optimizer: OptimizerFactory,
+                 unroll: int) -> tuple[_Problem, _Fused, tuple[Any, ...]]:
+    """:func:`_prepare` and :func:`_fused_for` for :func:`train_scan`, and the program's
+    arguments; for the lecture's kind of input all three come from one cache lookup (the
+    call itself is a few microseconds)."""
+    if (type(epochs) is int and type(engine) is str and callable(optimizer)
+            and (bits := _constant_bits(w0, xs, ys, learning_rate)) is not None):
+        return _constant_scan(loss, optimizer, engine, epochs, unroll, bits, len(xs),
+                              jax.config.jax_enable_x64, jax.config.jax_default_device, PACK_LIMIT)
+    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
+    return problem, _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False), problem[:4]
 
 
 def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
@@ -451,9 +516,8 @@ def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     >>> [f"{l:.4f}" for l in history.epoch_loss[:3]]
     ['7.3159', '3.9988', '2.1857']
     """
-    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
-    history, finite = _run_fused(loss, *problem[:4], batched=False, optimizer=optimizer,
-                                 engine=engine, epochs=epochs, unroll=unroll)
+    problem, fused, args = _scan_inputs(loss, w0, xs, ys, learning_rate, epochs, engine, optimizer, unroll)
+    history, finite = _run_fused(fused, *args)
     failure = _first_non_finite(history.losses) if finite is not True else None
     if on_step is not None:
         _replay(history, problem, failure, on_step)
@@ -494,9 +558,9 @@ def sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     """
     problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer, sweep=True)
     w0s, rates = np.broadcast_arrays(np.asarray(problem.w0), np.asarray(problem.learning_rate))
-    history, _ = _run_fused(loss, w0s.reshape(-1), rates.reshape(-1), problem.xs, problem.ys,
-                            batched=True, optimizer=optimizer, engine=engine, epochs=epochs,
-                            unroll=unroll)
+    runs = problem._replace(w0=w0s.reshape(-1), learning_rate=rates.reshape(-1))
+    fused = _fused_for(runs, loss, optimizer, engine, epochs, unroll, batched=True)
+    history, _ = _run_fused(fused, *runs[:4])
     history = TrainHistory(*(a.reshape(*w0s.shape, *a.shape[1:]) for a in history))
     return history.params[..., -1], history
 
