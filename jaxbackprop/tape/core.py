@@ -10,8 +10,9 @@ appends one equation ``(out, primitive, inputs, residuals)`` in execution order:
 
 Execution order is already a topological order, so the backward pass is a plain loop
 over the equations in reverse: no recursion (a million-node chain is fine), no sort, one
-deterministic order. Cotangents live in a list indexed by variable and accumulate out of
-place (``ct[p] = ct[p] + g``), which handles fan-out. Each rule is written with
+deterministic order. For each input that is a variable it applies that input's rule
+(the chain rule along one edge); cotangents live in a list indexed by variable and
+accumulate out of place (``ct[p] = ct[p] + g``), which handles fan-out. Each rule is written with
 operators and :mod:`jaxbackprop.numpy`, so the whole tape traces under ``jax.jit``,
 ``jax.vmap`` and ``jax.grad``, and records onto an outer tape for higher order.
 
@@ -33,21 +34,25 @@ import numpy as np
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """An operation the tape knows, with its reverse-mode rule.
+    """An operation the tape knows, with one reverse-mode rule per input.
 
     ``impl(*inputs, **params)`` computes the output from plain numbers or arrays (never
-    tape values: :func:`bind` unwraps them). ``vjp(ct, out, *inputs, **params)`` returns
-    one cotangent per input (``ct * d out / d input``, summed back to the input's shape).
-    ``partials`` gives the elementwise local derivatives, and
-    ``formulas(out_name, *input_names, **params)`` their formulas as text, for the
-    walkthrough and the pictures; ``partials`` is ``None`` for structural primitives
-    (sum, reshape, matmul...), whose local derivative is a linear map, not a number.
+    tape values: :func:`bind` unwraps them). ``vjps[k](ct, out, *inputs, **params)`` is
+    input ``k``'s cotangent, ``ct * d out / d input_k`` summed back to that input's
+    shape: the chain rule along one edge of the graph. The backward pass calls it only
+    for inputs that are variables, so no work is spent on a constant's cotangent.
+    ``derivative`` states the local derivatives. For the walkthrough and the pictures,
+    ``partials[k](out, *inputs, **params)`` is the elementwise local derivative
+    ``d out / d input_k`` (``None`` for structural primitives: sum, reshape, matmul...,
+    whose local derivative is a linear map, not a number) and
+    ``formulas(out_name, *input_names, **params)`` gives the partials as text.
     """
 
     name: str
     impl: Callable[..., Any]
-    vjp: Callable[..., tuple[Any, ...]]
-    partials: Callable[..., tuple[Any, ...]] | None
+    vjps: tuple[Callable[..., Any], ...]
+    derivative: str
+    partials: tuple[Callable[..., Any], ...] | None
     formulas: Callable[..., tuple[str, ...]]
 
     def __repr__(self) -> str:
@@ -305,16 +310,13 @@ def backward(tape: Tape, out_index: int, seed: Any) -> list[Any]:
         ct = cts[first + i]
         if ct is None:
             continue
-        rule, p = primitives[i].vjp, params[i]
-        if p is None:
-            input_cts = rule(ct, outs[i], *inputs[i])
-        else:
-            input_cts = rule(ct, outs[i], *inputs[i], **p)
-        k = 0  # an index rather than zip(): cheaper, and this loop runs for every node
+        rules, out, args, p = primitives[i].vjps, outs[i], inputs[i], params[i]
+        k = 0  # an index rather than enumerate(): cheaper, and this loop runs for every node
         for parent in parents[i]:
-            if parent >= 0:  # not a constant
+            if parent >= 0:  # a variable; a constant needs no cotangent
+                g = rules[k](ct, out, *args) if p is None else rules[k](ct, out, *args, **p)
                 previous = cts[parent]
-                cts[parent] = input_cts[k] if previous is None else previous + input_cts[k]
+                cts[parent] = g if previous is None else previous + g
             k += 1
     return cts
 

@@ -148,15 +148,28 @@ def unbroadcast(ct: Any, like: Any) -> Any:
     return reshape(sum(ct, axis=axes), target)
 
 
-def _elementwise_vjp(partials: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
-    """The chain rule for an elementwise primitive: ``in_bar = out_bar * d out / d in``."""
+def _chain_rule(k: int, partial: Callable[..., Any]) -> Callable[..., Any]:
+    """Input ``k``'s rule from its local derivative: ``unbroadcast(out_bar * d out/d in_k)``."""
 
-    def vjp(ct: Any, out: Any, *inputs: Any, **params: Any) -> tuple[Any, ...]:
-        local = partials(out, *inputs, **params)
-        return tuple(unbroadcast(ct * p, x) for p, x in zip(local, inputs))
+    def vjp(ct: Any, out: Any, *inputs: Any, **params: Any) -> Any:
+        return unbroadcast(ct * partial(out, *inputs, **params), inputs[k])
 
-    vjp.__doc__ = partials.__doc__
     return vjp
+
+
+def _elementwise(name: str, impl: Callable[..., Any], derivative: str,
+                 partials: tuple[Callable[..., Any], ...], formulas: Callable[..., tuple[str, ...]],
+                 vjps: tuple[Callable[..., Any], ...] | None = None) -> Primitive:
+    """An elementwise primitive from its local derivatives, ``partials[k](out, *inputs)``
+    being ``d out / d input_k``. Input ``k``'s rule is the chain rule along its edge,
+    ``unbroadcast(out_bar * partials[k](out, *inputs), input_k)``, unless ``vjps`` writes
+    the same rules out (to skip a multiplication by 1 or a call, or to select rather than
+    multiply).
+    """
+    rules = vjps or tuple(_chain_rule(k, partial) for k, partial in enumerate(partials))
+    for rule in rules:
+        rule.__doc__ = f"{derivative}."
+    return Primitive(name, impl, rules, derivative, partials, formulas)
 
 
 def _dual(apply: Callable[..., Any], function_name: str, doc: str) -> Callable[..., Any]:
@@ -170,66 +183,56 @@ def _dual(apply: Callable[..., Any], function_name: str, doc: str) -> Callable[.
 # Arithmetic
 
 
-def _add_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a + b:  d out/d a = 1,  d out/d b = 1."""
-    if type(ct) is float:
-        return ct, ct
-    return unbroadcast(ct, a), unbroadcast(ct, b)
-
-
-def _sub_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a - b:  d out/d a = 1,  d out/d b = -1."""
-    return unbroadcast(ct, a), unbroadcast(-ct, b)
-
-
-def _mul_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a * b:  d out/d a = b,  d out/d b = a."""
-    if type(ct) is float:
-        return ct * b, ct * a
-    return unbroadcast(ct * b, a), unbroadcast(ct * a, b)
-
-
-def _truediv_partials(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a / b:  d out/d a = 1 / b,  d out/d b = -a / b**2 = -out / b."""
-    return divide(1.0, b), divide(-out, b)
-
-
-def _neg_vjp(ct: Any, out: Any, a: Any) -> tuple[Any]:
-    """out = -a:  d out/d a = -1."""
-    return (-ct,)
-
-
-def _integer_pow_partials(out: Any, a: Any, *, n: int) -> tuple[Any]:
-    """out = a**n (n an integer):  d out/d a = n * a**(n - 1)  (0 when n = 0)."""
-    if n == 0:
-        return (0.0 * a,)
-    return (n * a if n == 2 else n * power(a, n - 1),)
-
-
-def _pow_partials(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a**b:  d out/d a = b * a**(b - 1),  d out/d b = out * log(a) where a > 0, else 0."""
-    positive = _primal(a) > 0
-    safe_a = where(positive, a, 1.0)
-    return b * power(a, b - 1.0), where(positive, out * log(safe_a), 0.0 * out)
+def _integer_pow_partial(out: Any, a: Any, *, n: int) -> Any:
+    return 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1)
 
 
 def _integer_pow_formula(out: str, a: str, *, n: int) -> tuple[str]:
     return ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2 else f"{n}{a}^{n - 1}",)
 
 
-add_p = Primitive("add", operator.add, _add_vjp, lambda o, a, b: (1.0, 1.0),
-                  lambda o, a, b: ("1", "1"))
-sub_p = Primitive("sub", operator.sub, _sub_vjp, lambda o, a, b: (1.0, -1.0),
-                  lambda o, a, b: ("1", "-1"))
-mul_p = Primitive("mul", operator.mul, _mul_vjp, lambda o, a, b: (b, a),
-                  lambda o, a, b: (b, a))
-truediv_p = Primitive("truediv", _true_divide, _elementwise_vjp(_truediv_partials),
-                      _truediv_partials, lambda o, a, b: (f"1/{b}", f"-{o}/{b}"))
-neg_p = Primitive("neg", operator.neg, _neg_vjp, lambda o, a: (-1.0,), lambda o, a: ("-1",))
-integer_pow_p = Primitive("integer_pow", _integer_power, _elementwise_vjp(_integer_pow_partials),
-                          _integer_pow_partials, _integer_pow_formula)
-pow_p = Primitive("pow", _plain("power"), _elementwise_vjp(_pow_partials), _pow_partials,
-                  lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"))
+def _pow_exponent_partial(out: Any, a: Any, b: Any) -> Any:
+    positive = _primal(a) > 0
+    return where(positive, out * log(where(positive, a, 1.0)), 0.0 * out)
+
+
+# add, sub and mul write their rules out, and a Python float cotangent (which never needs
+# unbroadcast) skips a call: they are the hot path of eager use on scalars.
+add_p = _elementwise(
+    "add", operator.add, "out = a + b:  d out/d a = 1,  d out/d b = 1",
+    partials=(lambda out, a, b: 1.0, lambda out, a, b: 1.0),
+    formulas=lambda o, a, b: ("1", "1"),
+    vjps=(lambda ct, out, a, b: ct if type(ct) is float else unbroadcast(ct, a),
+          lambda ct, out, a, b: ct if type(ct) is float else unbroadcast(ct, b)))
+sub_p = _elementwise(
+    "sub", operator.sub, "out = a - b:  d out/d a = 1,  d out/d b = -1",
+    partials=(lambda out, a, b: 1.0, lambda out, a, b: -1.0),
+    formulas=lambda o, a, b: ("1", "-1"),
+    vjps=(lambda ct, out, a, b: ct if type(ct) is float else unbroadcast(ct, a),
+          lambda ct, out, a, b: -ct if type(ct) is float else unbroadcast(-ct, b)))
+mul_p = _elementwise(
+    "mul", operator.mul, "out = a * b:  d out/d a = b,  d out/d b = a",
+    partials=(lambda out, a, b: b, lambda out, a, b: a),
+    formulas=lambda o, a, b: (b, a),
+    vjps=(lambda ct, out, a, b: ct * b if type(ct) is float else unbroadcast(ct * b, a),
+          lambda ct, out, a, b: ct * a if type(ct) is float else unbroadcast(ct * a, b)))
+truediv_p = _elementwise(
+    "truediv", _true_divide, "out = a / b:  d out/d a = 1/b,  d out/d b = -a/b**2 = -out/b",
+    partials=(lambda out, a, b: divide(1.0, b), lambda out, a, b: divide(-out, b)),
+    formulas=lambda o, a, b: (f"1/{b}", f"-{o}/{b}"))
+neg_p = _elementwise(
+    "neg", operator.neg, "out = -a:  d out/d a = -1",
+    partials=(lambda out, a: -1.0,), formulas=lambda o, a: ("-1",),
+    vjps=(lambda ct, out, a: -ct,))
+integer_pow_p = _elementwise(
+    "integer_pow", _integer_power,
+    "out = a**n (n an integer):  d out/d a = n * a**(n - 1)  (0 when n = 0)",
+    partials=(_integer_pow_partial,), formulas=_integer_pow_formula)
+pow_p = _elementwise(
+    "pow", _plain("power"),
+    "out = a**b:  d out/d a = b * a**(b - 1),  d out/d b = out * log(a), taken as 0 where a <= 0",
+    partials=(lambda out, a, b: b * power(a, b - 1.0), _pow_exponent_partial),
+    formulas=lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"))
 
 add = _dual(binary_op(add_p), "add", "``a + b``, broadcasting.")
 subtract = _dual(binary_op(sub_p), "subtract", "``a - b``, broadcasting.")
@@ -252,13 +255,9 @@ def power(a: Any, b: Any) -> Any:
 
 def _unary(function_name: str, partial: Callable[[Any, Any], Any], formula: str) -> Primitive:
     """The elementwise primitive ``out = function_name(x)`` with ``d out/d x = formula``."""
-
-    def partials(out: Any, x: Any) -> tuple[Any]:
-        return (partial(out, x),)
-
-    partials.__doc__ = f"out = {function_name}(x):  d out/d x = {formula.format(x='x', out='out')}."
-    return Primitive(function_name, _plain(function_name), _elementwise_vjp(partials), partials,
-                     lambda o, x: (formula.format(x=x, out=o),))
+    derivative = f"out = {function_name}(x):  d out/d x = {formula.format(x='x', out='out')}"
+    return _elementwise(function_name, _plain(function_name), derivative, partials=(partial,),
+                        formulas=lambda o, x: (formula.format(x=x, out=o),))
 
 
 exp_p = _unary("exp", lambda out, x: out, "exp({x})")
@@ -272,8 +271,7 @@ abs_p = _unary("abs", lambda out, x: sign(x) + (_primal(x) == 0), "sign({x})")
 
 
 def _elementary(prim: Primitive) -> Callable[[Any], Any]:
-    return _dual(unary_op(prim), prim.name,
-                 f"Elementwise {prim.name}. {prim.partials.__doc__}")  # type: ignore[union-attr]
+    return _dual(unary_op(prim), prim.name, f"Elementwise {prim.name}. {prim.derivative}.")
 
 
 exp = _elementary(exp_p)
@@ -295,26 +293,21 @@ def sign(x: Any) -> Any:
 # Selection
 
 
-def _maximum_partials(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = maximum(a, b):  d out/d a = 1 where a > b, 1/2 at a tie, 0 where a < b
-    (so ``(1 + sign(a - b)) / 2``, as ``jax.grad`` of ``jnp.maximum``); d out/d b mirrors it."""
-    s = sign(_primal(a) - _primal(b))
-    return 0.5 * (1.0 + s), 0.5 * (1.0 - s)
-
-
-def _where_vjp(ct: Any, out: Any, a: Any, b: Any, *, condition: Any) -> tuple[Any, Any]:
-    """out = where(c, a, b):  d out/d a = 1 where c else 0,  d out/d b = 0 where c else 1."""
-    zero = 0.0 * ct
-    return unbroadcast(where(condition, ct, zero), a), unbroadcast(where(condition, zero, ct), b)
-
-
-maximum_p = Primitive("maximum", _plain("maximum"), _elementwise_vjp(_maximum_partials),
-                      _maximum_partials, lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"))
-where_p = Primitive(
-    "where", lambda a, b, *, condition: _lib(condition, a, b).where(condition, a, b), _where_vjp,
-    lambda o, a, b, *, condition: (where(condition, 1.0, 0.0), where(condition, 0.0, 1.0)),
-    lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
-)
+maximum_p = _elementwise(
+    "maximum", _plain("maximum"),
+    "out = maximum(a, b):  d out/d a = 1 where a > b, 1/2 at a tie, 0 where a < b "
+    "(as jax.grad of jnp.maximum);  d out/d b mirrors it",
+    partials=(lambda out, a, b: 0.5 * (1.0 + sign(_primal(a) - _primal(b))),
+              lambda out, a, b: 0.5 * (1.0 - sign(_primal(a) - _primal(b)))),
+    formulas=lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"))
+where_p = _elementwise(  # selects the cotangent rather than multiplying it by 1 or 0
+    "where", lambda a, b, *, condition: _lib(condition, a, b).where(condition, a, b),
+    "out = where(c, a, b):  d out/d a = 1 where c else 0,  d out/d b = 0 where c else 1",
+    partials=(lambda out, a, b, *, condition: where(condition, 1.0, 0.0),
+              lambda out, a, b, *, condition: where(condition, 0.0, 1.0)),
+    formulas=lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
+    vjps=(lambda ct, out, a, b, *, condition: unbroadcast(where(condition, ct, 0.0 * ct), a),
+          lambda ct, out, a, b, *, condition: unbroadcast(where(condition, 0.0 * ct, ct), b)))
 
 maximum = _dual(binary_op(maximum_p), "maximum",
                 "Elementwise ``max(a, b)``, broadcasting. Ties split the gradient in half.")
@@ -354,47 +347,45 @@ def _expand_to(ct: Any, x: Any, axes: tuple[int, ...]) -> Any:
     return broadcast_to(reshape(ct, kept), shape)
 
 
-def _sum_vjp(ct: Any, out: Any, x: Any, *, axis: tuple[int, ...]) -> tuple[Any]:
+def _sum_vjp(ct: Any, out: Any, x: Any, *, axis: tuple[int, ...]) -> Any:
     """out = sum(x, axis):  d out/d x_i = 1 for every summed element, so x_bar is out_bar
     copied back along the summed axes."""
-    return (_expand_to(ct, x, axis),)
+    return _expand_to(ct, x, axis)
 
 
-def _mean_vjp(ct: Any, out: Any, x: Any, *, axis: tuple[int, ...]) -> tuple[Any]:
+def _mean_vjp(ct: Any, out: Any, x: Any, *, axis: tuple[int, ...]) -> Any:
     """out = mean(x, axis):  d out/d x_i = 1/n, n the number of elements averaged."""
     count = math.prod(_shape(x)[a] for a in axis)
-    return (_expand_to(ct, x, axis) / count,)
+    return _expand_to(ct, x, axis) / count
 
 
-def _reshape_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> tuple[Any]:
+def _reshape_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> Any:
     """out = reshape(x): the same numbers in a new shape; x_bar = reshape(out_bar, x.shape)."""
-    return (reshape(ct, _shape(x)),)
+    return reshape(ct, _shape(x))
 
 
-def _transpose_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple[Any]:
+def _transpose_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> Any:
     """out = transpose(x, axes): a permutation; x_bar = transpose(out_bar, inverse(axes))."""
-    return (transpose(ct, tuple(int(i) for i in np.argsort(axes))),)
+    return transpose(ct, tuple(int(i) for i in np.argsort(axes)))
 
 
-def _broadcast_to_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> tuple[Any]:
+def _broadcast_to_vjp(ct: Any, out: Any, x: Any, *, shape: tuple[int, ...]) -> Any:
     """out = broadcast_to(x, shape): copies of x; x_bar sums the copies (unbroadcast)."""
-    return (unbroadcast(ct, x),)
+    return unbroadcast(ct, x)
 
 
-def _matmul_vjp(ct: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """out = a @ b:  a_bar = out_bar @ b^T,  b_bar = a^T @ out_bar.
+def _matmul_a_bar(ct: Any, out: Any, a: Any, b: Any) -> Any:
+    """out = a @ b:  a_bar = out_bar @ b^T; an outer product when b is a vector."""
+    if len(_shape(b)) == 1:
+        return _outer(ct, b) if len(_shape(a)) == 2 else ct * b
+    return matmul(ct, transpose(b)) if len(_shape(a)) == 2 else matmul(b, ct)
 
-    With a vector operand the transposes turn into an outer product (a column times a
-    row) and a vector-matrix product; two vectors give ``out_bar * b`` and ``out_bar * a``.
-    """
-    a_is_matrix, b_is_matrix = len(_shape(a)) == 2, len(_shape(b)) == 2
-    if a_is_matrix and b_is_matrix:  # (m, n) @ (n, k)
-        return matmul(ct, transpose(b)), matmul(transpose(a), ct)
-    if a_is_matrix:  # (m, n) @ (n,): out_bar is (m,)
-        return _outer(ct, b), matmul(ct, a)
-    if b_is_matrix:  # (n,) @ (n, k): out_bar is (k,)
-        return matmul(b, ct), _outer(a, ct)
-    return ct * b, ct * a  # (n,) @ (n,): out_bar is a scalar
+
+def _matmul_b_bar(ct: Any, out: Any, a: Any, b: Any) -> Any:
+    """out = a @ b:  b_bar = a^T @ out_bar; an outer product when a is a vector."""
+    if len(_shape(a)) == 1:
+        return _outer(a, ct) if len(_shape(b)) == 2 else ct * a
+    return matmul(transpose(a), ct) if len(_shape(b)) == 2 else matmul(ct, a)
 
 
 def _outer(u: Any, v: Any) -> Any:
@@ -402,9 +393,11 @@ def _outer(u: Any, v: Any) -> Any:
     return reshape(u, (_shape(u)[0], 1)) * reshape(v, (1, _shape(v)[0]))
 
 
-def _structural(prim_name: str, impl: Callable[..., Any], vjp: Callable[..., tuple[Any, ...]],
+def _structural(prim_name: str, impl: Callable[..., Any], vjp: Callable[..., Any],
                 description: str) -> Primitive:
-    return Primitive(prim_name, impl, vjp, None, lambda o, *xs, **params: (description,) * len(xs))
+    """A one-input primitive whose local derivative is a linear map (the rule's docstring)."""
+    return Primitive(prim_name, impl, (vjp,), " ".join(str(vjp.__doc__).split()), None,
+                     lambda o, *xs, **params: (description,) * len(xs))
 
 
 def _reduction(function_name: str) -> Callable[..., Any]:
@@ -423,7 +416,8 @@ transpose_p = _structural("transpose",
                           _transpose_vjp, "transpose back")
 broadcast_to_p = _structural("broadcast_to", lambda x, *, shape: _lib(x).broadcast_to(x, shape),
                              _broadcast_to_vjp, "1 (sum the copies)")
-matmul_p = Primitive("matmul", _plain("matmul"), _matmul_vjp, None,
+matmul_p = Primitive("matmul", _plain("matmul"), (_matmul_a_bar, _matmul_b_bar),
+                     "out = a @ b:  a_bar = out_bar @ b^T,  b_bar = a^T @ out_bar", None,
                      lambda o, a, b: (f"{o}_bar @ {b}^T", f"{a}^T @ {o}_bar"))
 _matmul = binary_op(matmul_p)
 

@@ -73,12 +73,15 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
             continue
         input_names = tuple(labels[p] if p >= 0 else format_number(x)
                             for p, x in zip(eqn.parents, eqn.inputs))
-        formulas = eqn.primitive.formulas(labels[eqn.index], *input_names, **eqn.params)
-        partials = (eqn.primitive.partials(eqn.out, *eqn.inputs, **eqn.params)
-                    if eqn.primitive.partials else (None,) * len(eqn.inputs))
-        local = tuple(LocalGradient(labels[p], labels[eqn.index], formula, partial)
-                      for p, formula, partial in zip(eqn.parents, formulas, partials) if p >= 0)
-        operations.append(Operation(labels[eqn.index], eqn.primitive.name, input_names, local))
+        prim, params = eqn.primitive, eqn.params
+        formulas = prim.formulas(labels[eqn.index], *input_names, **params)
+        local = []
+        for k, parent in enumerate(eqn.parents):
+            if parent >= 0:  # an edge from a variable
+                partial = (prim.partials[k](eqn.out, *eqn.inputs, **params)
+                           if prim.partials else None)
+                local.append(LocalGradient(labels[parent], labels[eqn.index], formulas[k], partial))
+        operations.append(Operation(labels[eqn.index], prim.name, input_names, tuple(local)))
         values.append(Value(labels[eqn.index], eqn.out, "intermediate", cts[eqn.index]))
     return Graph(tuple(values), tuple(operations), labels[out.index])
 
