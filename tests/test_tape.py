@@ -4,6 +4,7 @@ transformations of it, the walkthrough, and its errors."""
 from __future__ import annotations
 
 import gc
+import operator
 from typing import Any, Iterator
 
 import jax
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 import jaxbackprop as jb
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import lecture, tape
-from jaxbackprop.tape.core import Tape, Var
+from jaxbackprop.tape.core import Primitive, Tape, Var, binary_op
 from jaxbackprop.tape.primitives import FUNCTIONS
 
 
@@ -129,6 +130,17 @@ def test_fan_out_and_fan_in_accumulate() -> None:
     u = x * y
     du = np.cos(u) + 2 * u
     np.testing.assert_allclose(tape.grad(f, (0, 1))(x, y), (du * y, du * x), rtol=1e-14)
+
+
+def test_a_constants_rule_is_never_called() -> None:
+    def never(*args: Any) -> Any:
+        raise AssertionError("the rule of a constant input was called")
+
+    scale = binary_op(Primitive("scale", operator.mul, (lambda ct, out, a, b: ct * b, never),
+                                "d out/d a = b", None, lambda o, a, b: (b, a)))
+    assert tape.grad(lambda x: scale(x, 3.0) + scale(x, np.float64(2.0)))(1.0) == 5.0
+    with pytest.raises(AssertionError, match="constant input was called"):
+        tape.grad(lambda x, y: scale(x, y), argnums=(0, 1))(1.0, 2.0)  # y a variable now
 
 
 def test_an_unused_input_gets_zeros_of_its_shape_and_dtype() -> None:
