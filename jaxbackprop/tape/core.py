@@ -12,9 +12,10 @@ Execution order is already a topological order, so the backward pass is a plain 
 over the equations in reverse: no recursion (a million-node chain is fine), no sort, one
 deterministic order. For each input that is a variable it applies that input's rule
 (the chain rule along one edge); cotangents live in a list indexed by variable and
-accumulate out of place (``ct[p] = ct[p] + g``), which handles fan-out. Each rule is written with
-operators and :mod:`jaxbackprop.numpy`, so the whole tape traces under ``jax.jit``,
-``jax.vmap`` and ``jax.grad``, and records onto an outer tape for higher order.
+accumulate out of place (``ct[p] = ct[p] + g``), which handles fan-out. Each rule is
+written with operators and :mod:`jaxbackprop.numpy`, so the whole tape traces under
+``jax.jit``, ``jax.vmap`` and ``jax.grad``, and records onto an outer tape for higher
+order.
 
 Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside
 another has a higher level, and a primitive records on the highest-level tape among its
