@@ -156,6 +156,33 @@ def test_sweep_agrees_with_single_runs() -> None:
         assert w[i, j] == w_one
 
 
+@pytest.mark.parametrize("record", ["epochs", "final"])
+def test_a_sweep_recording_less_trains_the_same(record: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer records, the same arithmetic: bitwise the full sweep's epochs and weights,
+    packed into one buffer or not."""
+    rates = np.array([[0.005, 0.01, 0.02], [0.03, 0.04, 1.0]], np.float32)  # the last diverges
+    w0s = np.array([[1.0], [-2.0]], np.float32)
+    w, full = sweep(jb.loss, w0s, lecture.X_DATA, lecture.Y_DATA, learning_rate=rates, epochs=12)
+    for pack_limit in (train.PACK_LIMIT, 0):
+        monkeypatch.setattr(train, "PACK_LIMIT", pack_limit)
+        w_less, less = sweep(jb.loss, w0s, lecture.X_DATA, lecture.Y_DATA, learning_rate=rates,
+                             epochs=12, record=record)
+        np.testing.assert_array_equal(w_less, w)
+        assert less.losses is None and less.grads is None
+        if record == "epochs":
+            np.testing.assert_array_equal(less.epoch_loss, full.epoch_loss)
+            np.testing.assert_array_equal(less.params, full.params)
+        else:
+            assert less.epoch_loss is None and less.params.shape == (2, 3, 1)
+            np.testing.assert_array_equal(less.params[..., 0], w)
+    assert not np.isfinite(full.epoch_loss[1, 2]).all()  # compared as computed: inf, NaN
+
+
+def test_an_unknown_record_is_named() -> None:
+    with pytest.raises(ValueError, match="record must be 'steps', 'epochs' or 'final', got 'all'"):
+        sweep(jb.loss, *DATA, record="all")
+
+
 def test_long_histories_come_back_unpacked_and_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """Above PACK_LIMIT numbers the program returns its arrays as they are: same results."""
     rates = np.array([0.01, 0.03], np.float32)
