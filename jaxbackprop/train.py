@@ -54,6 +54,7 @@ LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
 OptimizerFactory = Callable[..., optax.GradientTransformation]  # optax.sgd, optax.adam, ...
 Engine = Literal["jax", "tape"]
 Record = Literal["steps", "epochs", "final"]  # what a training keeps (see trajectory)
+_LossCarry = tuple[Any, Any, Any]  # params, optimizer state, the last sample's loss
 StepFn = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]
 
 ENGINES: dict[str, Callable[[LossFn], Callable[..., tuple[Any, Any]]]] = {
@@ -200,13 +201,13 @@ def _epochs_only(step: StepFn, carry: tuple[Any, Any], xs: Any, ys: Any, *, epoc
     parameters (``"final"``). The last sample's loss rides in the loop's carry."""
     params, opt_state = carry
     dtype = jnp.result_type(params)
-    last_loss = jnp.zeros(jnp.shape(carry[1].hyperparams["learning_rate"]), dtype)
+    last_loss = jnp.zeros(jnp.shape(opt_state.hyperparams["learning_rate"]), dtype)
 
-    def sample_step(carry: tuple[Any, Any, Any], xy: tuple[Any, Any]) -> tuple[tuple[Any, Any, Any], None]:
+    def sample_step(carry: _LossCarry, xy: tuple[Any, Any]) -> tuple[_LossCarry, None]:
         params, opt_state, value, _ = step(*carry[:2], *xy)
         return (params, opt_state, jnp.asarray(value, dtype)), None
 
-    def epoch_step(carry: tuple[Any, Any, Any], _: None) -> tuple[tuple[Any, Any, Any], Any]:
+    def epoch_step(carry: _LossCarry, _: None) -> tuple[_LossCarry, Any]:
         carry, _ = jax.lax.scan(sample_step, carry, (xs, ys), unroll=unroll)
         return carry, (carry[2], carry[0]) if record == "epochs" else None
 
@@ -214,7 +215,7 @@ def _epochs_only(step: StepFn, carry: tuple[Any, Any], xs: Any, ys: Any, *, epoc
                                            length=epochs)
     if record == "epochs":
         return TrainHistory(None, None, *records)
-    return TrainHistory(None, None, None, jnp.expand_dims(params, 0))
+    return TrainHistory(None, None, None, jax.tree.map(lambda p: jnp.expand_dims(p, 0), params))
 
 
 # ---------------------------------------------------------------------------------------
@@ -505,7 +506,8 @@ def _fused(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: in
     """The program for these settings and shapes (``runs``: ``(n,)`` if ``batched``, else
     ``()``) and its output's layout, worked out once: a call then only splits a buffer."""
     rows = 1 if record == "final" else epochs
-    every_shape = {"losses": (epochs, samples, *runs), "grads": (epochs, samples, *runs, *param_shape),
+    every_shape = {"losses": (epochs, samples, *runs),
+                   "grads": (epochs, samples, *runs, *param_shape),
                    "epoch_loss": (epochs, *runs), "params": (rows, *runs, *param_shape)}
     fields = RECORDED[record]
     shapes = tuple(every_shape[name] for name in fields)
@@ -515,7 +517,8 @@ def _fused(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: in
     program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed, flat_inputs,
                              record)
     time_axes = [2 if name in ("losses", "grads") else 1 for name in fields]
-    runs_first = tuple((t, *range(t), *range(t + 1, len(shape))) for t, shape in zip(time_axes, shapes))
+    runs_first = tuple((t, *range(t), *range(t + 1, len(shape)))
+                       for t, shape in zip(time_axes, shapes))
     return _Fused(program, fields, shapes, slices, batched, runs_first)
 
 
@@ -540,7 +543,8 @@ def _run_fused(fused: _Fused, *args: Any) -> tuple[TrainHistory, bool | None]:
         flat = np.asarray(output)
         finite = bool(flat[-1]) if fused.fields[0] == "losses" else None
         if finite is not None and not fused.batched:  # a single training, spelled out: fastest
-            (in_losses, in_grads, in_params), (losses_shape, grads_shape, params_shape) = fused.slices, fused.shapes
+            (in_losses, in_grads, in_params), (losses_shape, grads_shape, params_shape) = (
+                fused.slices, fused.shapes)
             losses = flat[in_losses].reshape(losses_shape)
             return TrainHistory(losses, flat[in_grads].reshape(grads_shape), losses[..., -1],
                                 flat[in_params].reshape(params_shape)), finite

@@ -157,7 +157,8 @@ def test_sweep_agrees_with_single_runs() -> None:
 
 
 @pytest.mark.parametrize("record", ["epochs", "final"])
-def test_a_sweep_recording_less_trains_the_same(record: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sweep_recording_less_trains_the_same(record: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Fewer records, the same arithmetic: bitwise the full sweep's epochs and weights,
     packed into one buffer or not."""
     rates = np.array([[0.005, 0.01, 0.02], [0.03, 0.04, 1.0]], np.float32)  # the last diverges

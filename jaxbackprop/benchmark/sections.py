@@ -251,9 +251,10 @@ def sweeps(settings: Settings, progress: Progress = None) -> Section:
                lambda n: partial(_loop_of_trainings, *grids[n])),
         Engine(SWEEP, "jaxbackprop", lambda n: lambda: train.sweep(
             loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0], compiled=True),
-        *(Engine(f"sweep, record={record!r}", "jaxbackprop", lambda n, record=record: lambda: train.sweep(
-            loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0], record=record)[0],
-            compiled=True) for record in ("epochs", "final")),
+        *(Engine(f"sweep, record={record!r}", "jaxbackprop",
+                 lambda n, record=record: lambda: train.sweep(
+                     loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0],
+                     record=record)[0], compiled=True) for record in ("epochs", "final")),
         Engine(f"sharded sweep over {_plural(jax.device_count(), 'device')}", "jaxbackprop",
                lambda n: _blocked(lambda: parallel.sharded_sweep(
                    loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0]),
