@@ -9,6 +9,7 @@ A bad argument or an unwritable folder ends the script with one line and exit co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -78,8 +79,11 @@ def run(main: Callable[[argparse.Namespace, Results], int | None], args: argpars
     results = Results(args.out)
     try:
         code = main(args, results) or 0
+        print(f"\nwrote {len(results.written)} files into {args.out}/")
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError, FloatingPointError) as error:  # bad input, diverged training
         print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
         return 2
-    print(f"\nwrote {len(results.written)} files into {args.out}/")
     return code

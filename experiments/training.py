@@ -18,6 +18,7 @@ import optax
 from _common import Results, parser, run
 from jaxbackprop import draw, lecture, train
 from jaxbackprop.cli.common import finite_float, positive_int
+from jaxbackprop.cli.train import trace
 from jaxbackprop.model import loss, predict
 
 NAME = "training"
@@ -25,27 +26,18 @@ NAME = "training"
 
 def main(args, results: Results) -> int:
     epochs = 2 if args.quick else args.epochs
-    data = (lecture.W0, lecture.X_DATA, lecture.Y_DATA)
-    print(f"Predict (before training) {lecture.X_PREDICT:g} {float(predict(lecture.W0, lecture.X_PREDICT)):.4f}")
-    trace: list[list[float]] = []
-
-    def on_step(step: train.Step) -> None:
-        print(f"\tgrad:  {float(step.x):g} {float(step.y):g} {float(step.grad):.4f}")
-        trace.append([step.epoch, step.sample, float(step.x), float(step.y), float(step.loss),
-                      float(step.grad)])
-        if step.sample == len(lecture.X_DATA) - 1:
-            print(f"progress: {step.epoch} {float(step.loss):.4f}")
-
-    w, history = train.train_per_sample(loss, *data, optimizer=optax.sgd, learning_rate=args.lr,
-                                        epochs=epochs, engine=args.engine, on_step=on_step)
-    print(f"predict (after training) {lecture.X_PREDICT:g} {float(predict(w, lecture.X_PREDICT)):.4f}")
-    _, fused = train.train_scan(loss, *data, optimizer=optax.sgd, learning_rate=args.lr,
-                                epochs=epochs, engine=args.engine)
+    # The notes' trace, printed by the same code as `jaxbackprop train`.
+    w, history = trace(print, learning_rate=args.lr, epochs=epochs, engine=args.engine)
+    rows = [[epoch, i, x, y, float(history.losses[epoch, i]), float(history.grads[epoch, i])]
+            for epoch in range(epochs) for i, (x, y) in enumerate(zip(lecture.X_DATA, lecture.Y_DATA))]
+    _, fused = train.train_scan(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                                optimizer=optax.sgd, learning_rate=args.lr, epochs=epochs,
+                                engine=args.engine)
     gap = float(np.max(np.abs(np.asarray(fused.losses) - np.asarray(history.losses))))
     print(f"\nthe same training as one lax.scan program: largest loss difference {gap:.3g}")
 
     path = np.concatenate([[lecture.W0], np.asarray(history.params).reshape(-1)])
-    results.csv("trace.csv", ("epoch", "sample", "x", "y", "loss", "dL/dw"), trace)
+    results.csv("trace.csv", ("epoch", "sample", "x", "y", "loss", "dL/dw"), rows)
     results.json("history.json", {
         "engine": args.engine, "learning_rate": args.lr, "epochs": epochs,
         "epoch_loss": np.asarray(history.epoch_loss).tolist(), "w": path.tolist(),

@@ -115,8 +115,8 @@ def test_second_note(tmp_path, monkeypatch, capsys) -> None:
 def test_training_prints_the_lectures_trace(tmp_path, monkeypatch, capsys) -> None:
     out, printed = quick("training", tmp_path, monkeypatch, capsys)
     # the lecture's printed trace (float32, printed to four decimals)
-    for line in ("grad:  1 2 -2.0000", "grad:  2 4 -7.8400", "grad:  3 6 -16.2288",
-                 "progress: 0 7.3159", "grad:  1 2 -1.4786", "progress: 1 3.9988",
+    for line in ("grad:  1.0 2.0 -2.0000", "grad:  2.0 4.0 -7.8400", "grad:  3.0 6.0 -16.2288",
+                 "progress: 0 7.3159", "grad:  1.0 2.0 -1.4786", "progress: 1 3.9988",
                  "Predict (before training) 4 4.0000"):
         assert line in printed
     history = json.loads((out / "history.json").read_text())
