@@ -37,6 +37,7 @@ import functools
 import itertools
 import math
 import numbers
+import operator
 import struct
 from typing import Any, Callable, Literal, NamedTuple
 
@@ -569,18 +570,34 @@ def _constant_scan(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
     return problem, fused, (jnp.asarray(np.frombuffer(bits, np.float64).astype(problem.dtype)),)
 
 
+_ScanInputs = tuple[_Problem, _Fused, tuple[Any, ...]]
+_last_constant_scan: list[tuple[tuple[Any, ...], _ScanInputs] | None] = [None]  # see _scan_inputs
+
+
 def _scan_inputs(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike,
                  epochs: int, engine: Engine, optimizer: OptimizerFactory,
-                 unroll: int) -> tuple[_Problem, _Fused, tuple[Any, ...]]:
+                 unroll: int) -> _ScanInputs:
     """:func:`_prepare` and :func:`_fused_for` for :func:`train_scan`, and the program's
     arguments; for the lecture's kind of input all three come from one cache lookup (the
-    call itself is a few microseconds)."""
+    call itself is a few microseconds).
+
+    A call with the very same argument objects as the last such call (Python floats and
+    tuples of them are immutable, and the last ones are held here, so the same objects
+    mean the same values) skips even reading their bits.
+    """
+    key = (loss, w0, xs, ys, learning_rate, epochs, engine, optimizer, unroll,
+           jax.config.jax_enable_x64, jax.config.jax_default_device, PACK_LIMIT)
+    last = _last_constant_scan[0]
+    if last is not None and all(map(operator.is_, key, last[0])):
+        return last[1]
     if (type(epochs) is int and type(engine) is str and callable(optimizer)
             and (bits := _constant_bits(w0, xs, ys, learning_rate)) is not None):
-        return _constant_scan(loss, optimizer, engine, epochs, unroll, bits, len(xs),
-                              jax.config.jax_enable_x64, jax.config.jax_default_device, PACK_LIMIT)
+        inputs = _constant_scan(loss, optimizer, engine, epochs, unroll, bits, len(xs), *key[-3:])
+        _last_constant_scan[0] = (key, inputs)
+        return inputs
     problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
-    return problem, _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False), problem[:4]
+    fused = _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False)
+    return problem, fused, problem[:4]
 
 
 def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
