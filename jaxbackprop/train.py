@@ -63,6 +63,11 @@ ENGINES: dict[str, Callable[[LossFn], Callable[..., tuple[Any, Any]]]] = {
     "tape": tape.value_and_grad,
 }
 UNROLL: int = 8  # samples per iteration of the compiled loop (see train_scan)
+RECORDED: dict[str, tuple[str, ...]] = {  # the history's fields each record keeps
+    "steps": ("losses", "grads", "params"),  # (epoch_loss is losses[..., -1])
+    "epochs": ("epoch_loss", "params"),
+    "final": ("params",),  # the final parameters, as one row
+}
 
 
 class TrainHistory(NamedTuple):
@@ -192,7 +197,7 @@ def trajectory(loss: LossFn, w0: ArrayLike, learning_rate: ArrayLike, xs: ArrayL
 
 
 def _check_record(record: Any) -> None:
-    if record not in ("steps", "epochs", "final"):
+    if record not in RECORDED:
         raise ValueError(f"record must be 'steps', 'epochs' or 'final', got {record!r}")
 
 
@@ -450,13 +455,6 @@ def train_per_sample(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, 
 PACK_LIMIT: int = 1 << 16  # histories of up to this many numbers come back as one buffer
 
 
-RECORDED: dict[str, tuple[str, ...]] = {  # the history's fields a program returns, by record
-    "steps": ("losses", "grads", "params"),
-    "epochs": ("epoch_loss", "params"),
-    "final": ("params",),
-}
-
-
 @functools.lru_cache(maxsize=64)
 def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
                    unroll: int, batched: bool, packed: bool, flat_inputs: bool = False,
@@ -552,10 +550,10 @@ def _run_fused(fused: _Fused, *args: Any) -> tuple[TrainHistory, bool | None]:
         arrays = [flat[where].reshape(shape) for where, shape in zip(fused.slices, fused.shapes)]
     if fused.batched:  # time-major to runs first, as views
         arrays = [a.transpose(axes) for a, axes in zip(arrays, fused.runs_first)]
-    if fused.fields[0] == "losses":
-        losses, grads, params = arrays
-        return TrainHistory(losses, grads, losses[..., -1], params), finite
-    return TrainHistory(None, None, *([None] * (2 - len(arrays))), *arrays), finite
+    recorded = dict(zip(fused.fields, arrays))
+    if "losses" in recorded:
+        recorded["epoch_loss"] = recorded["losses"][..., -1]
+    return TrainHistory(**{name: recorded.get(name) for name in TrainHistory._fields}), finite
 
 
 @functools.lru_cache(maxsize=256)
@@ -566,17 +564,18 @@ def _constant_scan(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
     lecture's kind of input."""
     _check_settings(epochs, engine, optimizer)
     problem = _constant_problem(bits, samples, x64, device)
-    fused = _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False, flat_inputs=True)
-    return problem, fused, (jnp.asarray(np.frombuffer(bits, np.float64).astype(problem.dtype)),)
+    fused = _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False,
+                       flat_inputs=True)
+    return problem, fused, (_device_floats(bits, problem.dtype, device),)
 
 
 _ScanInputs = tuple[_Problem, _Fused, tuple[Any, ...]]
 _last_constant_scan: list[tuple[tuple[Any, ...], _ScanInputs] | None] = [None]  # see _scan_inputs
 
 
-def _scan_inputs(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike,
-                 epochs: int, engine: Engine, optimizer: OptimizerFactory,
-                 unroll: int) -> _ScanInputs:
+def _scan_inputs(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike,
+                 learning_rate: ArrayLike, epochs: int, engine: Engine,
+                 optimizer: OptimizerFactory, unroll: int) -> _ScanInputs:
     """:func:`_prepare` and :func:`_fused_for` for :func:`train_scan`, and the program's
     arguments; for the lecture's kind of input all three come from one cache lookup (the
     call itself is a few microseconds).
@@ -620,7 +619,8 @@ def train_scan(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     >>> [f"{l:.4f}" for l in history.epoch_loss[:3]]
     ['7.3159', '3.9988', '2.1857']
     """
-    problem, fused, args = _scan_inputs(loss, w0, xs, ys, learning_rate, epochs, engine, optimizer, unroll)
+    problem, fused, args = _scan_inputs(loss, w0, xs, ys, learning_rate, epochs, engine,
+                                        optimizer, unroll)
     history, finite = _run_fused(fused, *args)
     failure = _first_non_finite(history.losses) if finite is not True else None
     if on_step is not None:
