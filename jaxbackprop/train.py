@@ -55,6 +55,7 @@ LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
 OptimizerFactory = Callable[..., optax.GradientTransformation]  # optax.sgd, optax.adam, ...
 Engine = Literal["jax", "tape"]
 Record = Literal["steps", "epochs", "final"]  # what a training keeps (see trajectory)
+Layout = Literal["arrays", "flat", "runs"]  # how a compiled training takes its inputs
 _LossCarry = tuple[Any, Any, Any]  # params, optimizer state, the last sample's loss
 StepFn = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]
 
@@ -239,6 +240,8 @@ class _Problem(NamedTuple):
 def _training_dtype(w0: ArrayLike) -> np.dtype:
     """``w0``'s floating dtype, or JAX's default one (float32; float64 under x64)."""
     dtype = getattr(w0, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":  # a float array: the common case
+        return dtype
     if dtype is None or is_integer_like(w0):
         return jax.dtypes.canonicalize_dtype(np.float64)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -350,6 +353,66 @@ def _prepare(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLi
     return _convert(w0, xs, ys, learning_rate, sweep)
 
 
+class _Runs(NamedTuple):
+    """A sweep's checked inputs: each run's settings in one host array, the shared data."""
+
+    settings: np.ndarray  # (2, n): row 0 the runs' initial weights, row 1 their learning rates
+    shape: tuple[int, ...]  # the runs' shape B, n = prod(B)
+    xs: Any
+    ys: Any
+
+
+_last_sweep_data: list[tuple[tuple[Any, ...], tuple[Any, Any]] | None] = [None]  # see below
+
+
+def _lecture_data(xs: Any, ys: Any, dtype: np.dtype) -> tuple[Any, Any] | None:
+    """The lecture's kind of data (two tuples of Python floats, of one length) as device
+    arrays of ``dtype``; the same tuple objects as the last call (held here, immutable)
+    reuse its arrays. ``None`` for any other data."""
+    key = (xs, ys, dtype, jax.config.jax_default_device)
+    last = _last_sweep_data[0]
+    if last is not None and all(map(operator.is_, key, last[0])):
+        return last[1]
+    if not (_float_tuple(xs) and _float_tuple(ys) and len(xs) == len(ys)):
+        return None
+    data = _samples(xs, dtype), _samples(ys, dtype)
+    _last_sweep_data[0] = (key, data)
+    return data
+
+
+def _stacked(w0: ArrayLike, learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
+    """``[w0, learning_rate]`` broadcast to their common shape, as one array of ``dtype``."""
+    shape, rate_shape = np.shape(w0), np.shape(learning_rate)
+    if shape != rate_shape:
+        shape = np.broadcast_shapes(shape, rate_shape)
+    settings = np.empty((2, *shape), dtype)
+    settings[0], settings[1] = w0, learning_rate
+    return settings
+
+
+def _prepare_sweep(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLike,
+                   epochs: int, engine: str, optimizer: Any) -> _Runs:
+    """:func:`_prepare` for :func:`sweep`, its runs' settings stacked (:func:`_stacked`).
+
+    The common case, float settings and the lecture's kind of data, is checked in one pass
+    over the stacked settings (all finite, rates > 0); anything else, or a check that
+    fails, takes :func:`_prepare`, whose errors name the argument.
+    """
+    _check_settings(epochs, engine, optimizer)
+    try:
+        dtype = _training_dtype(w0)
+        data = _lecture_data(xs, ys, dtype)
+        settings = _stacked(w0, learning_rate, dtype)
+        fine = data is not None and np.isfinite(settings).all() and settings[1].min() > 0
+    except (TypeError, ValueError):
+        fine = False
+    if not fine:
+        problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer, sweep=True)
+        settings = _stacked(problem.w0, problem.learning_rate, problem.dtype)
+        data = problem.xs, problem.ys
+    return _Runs(settings.reshape(2, -1), settings.shape[1:], *data)
+
+
 # ---------------------------------------------------------------------------------------
 # Divergence
 
@@ -457,7 +520,7 @@ PACK_LIMIT: int = 1 << 16  # histories of up to this many numbers come back as o
 
 @functools.lru_cache(maxsize=64)
 def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
-                   unroll: int, batched: bool, packed: bool, flat_inputs: bool = False,
+                   unroll: int, batched: bool, packed: bool, layout: Layout = "arrays",
                    record: Record = "steps") -> Callable[..., Any]:
     """``jit(trajectory)``, returning the history's fields ``RECORDED[record]``.
 
@@ -465,9 +528,10 @@ def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
     appends 1 if every loss is finite, else 0: one output buffer costs less to return than
     several, which matters when the whole training takes microseconds. A long history is
     returned as it is, since copying it would cost more (and checking it is cheaper on the
-    host). ``flat_inputs`` takes one vector ``[w0, learning_rate, *xs, *ys]`` (a scalar
-    weight, scalar samples) instead of four arrays, for the same reason: each argument
-    costs its share of a call.
+    host). ``layout`` says how the inputs come, for the same reason (each argument costs
+    its share of a call): ``"arrays"``, as ``w0, learning_rate, xs, ys``; ``"flat"``, one
+    vector ``[w0, learning_rate, *xs, *ys]`` (a scalar weight, scalar samples); ``"runs"``,
+    a sweep's ``settings, xs, ys`` with ``settings = [w0s, rates]`` (:func:`_prepare_sweep`).
     """
 
     def program(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> Any:
@@ -484,7 +548,10 @@ def _fused_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
         samples = (inputs.shape[0] - 2) // 2
         return program(inputs[0], inputs[1], inputs[2:2 + samples], inputs[2 + samples:])
 
-    return jax.jit(flat_program if flat_inputs else program)
+    def runs_program(settings: Any, xs: Any, ys: Any) -> Any:
+        return program(settings[0], settings[1], xs, ys)
+
+    return jax.jit({"arrays": program, "flat": flat_program, "runs": runs_program}[layout])
 
 
 class _Fused(NamedTuple):
@@ -501,7 +568,7 @@ class _Fused(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def _fused(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int, unroll: int,
            batched: bool, samples: int, runs: tuple[int, ...], param_shape: tuple[int, ...],
-           pack_limit: int, flat_inputs: bool = False, record: Record = "steps") -> _Fused:
+           pack_limit: int, layout: Layout = "arrays", record: Record = "steps") -> _Fused:
     """The program for these settings and shapes (``runs``: ``(n,)`` if ``batched``, else
     ``()``) and its output's layout, worked out once: a call then only splits a buffer."""
     rows = 1 if record == "final" else epochs
@@ -513,7 +580,7 @@ def _fused(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: in
     ends = list(itertools.accumulate(math.prod(shape) for shape in shapes))
     packed = ends[-1] <= pack_limit
     slices = tuple(map(slice, [0, *ends[:-1]], ends)) if packed else None
-    program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed, flat_inputs,
+    program = _fused_program(loss, optimizer, engine, epochs, unroll, batched, packed, layout,
                              record)
     time_axes = [2 if name in ("losses", "grads") else 1 for name in fields]
     runs_first = tuple((t, *range(t), *range(t + 1, len(shape)))
@@ -522,17 +589,17 @@ def _fused(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: in
 
 
 def _fused_for(problem: _Problem, loss: LossFn, optimizer: OptimizerFactory, engine: Engine,
-               epochs: int, unroll: int, batched: bool, flat_inputs: bool = False,
+               epochs: int, unroll: int, batched: bool, layout: Layout = "arrays",
                record: Record = "steps") -> _Fused:
     """:func:`_fused` for ``problem``'s shapes (runs along ``w0``'s first axis if ``batched``)."""
     shape = problem.w0.shape
     runs, param_shape = (shape[:1], shape[1:]) if batched else ((), shape)
     return _fused(loss, optimizer, engine, epochs, unroll, batched, problem.xs.shape[0], runs,
-                  param_shape, PACK_LIMIT, flat_inputs, record)
+                  param_shape, PACK_LIMIT, layout, record)
 
 
 def _run_fused(fused: _Fused, *args: Any) -> tuple[TrainHistory, bool | None]:
-    """Run ``fused`` on ``args`` (``w0, learning_rate, xs, ys``, or their flat vector); return
+    """Run ``fused`` on ``args`` (laid out as its ``layout`` says: :func:`_fused_program`); return
     the history as NumPy arrays, runs first, and whether all its losses are finite (``None``:
     not checked)."""
     output = fused.program(*args)
@@ -565,7 +632,7 @@ def _constant_scan(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, ep
     _check_settings(epochs, engine, optimizer)
     problem = _constant_problem(bits, samples, x64, device)
     fused = _fused_for(problem, loss, optimizer, engine, epochs, unroll, batched=False,
-                       flat_inputs=True)
+                       layout="flat")
     return problem, fused, (_device_floats(bits, problem.dtype, device),)
 
 
@@ -664,13 +731,12 @@ def sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
     ((2,), (2, 10, 3))
     """
     _check_record(record)
-    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer, sweep=True)
-    w0s, rates = np.broadcast_arrays(np.asarray(problem.w0), np.asarray(problem.learning_rate))
-    runs = problem._replace(w0=w0s.reshape(-1), learning_rate=rates.reshape(-1))
-    fused = _fused_for(runs, loss, optimizer, engine, epochs, unroll, batched=True, record=record)
-    history, _ = _run_fused(fused, *runs[:4])
-    if w0s.ndim != 1:
-        history = TrainHistory(*(None if a is None else a.reshape(*w0s.shape, *a.shape[1:])
+    runs = _prepare_sweep(w0, xs, ys, learning_rate, epochs, engine, optimizer)
+    fused = _fused(loss, optimizer, engine, epochs, unroll, True, runs.xs.shape[0],
+                   runs.settings.shape[1:], (), PACK_LIMIT, "runs", record)
+    history, _ = _run_fused(fused, runs.settings, runs.xs, runs.ys)
+    if len(runs.shape) != 1:
+        history = TrainHistory(*(None if a is None else a.reshape(*runs.shape, *a.shape[1:])
                                  for a in history))
     return history.params[..., -1], history
 

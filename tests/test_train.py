@@ -199,6 +199,28 @@ def test_long_histories_come_back_unpacked_and_the_same(monkeypatch: pytest.Monk
         train_scan(jb.loss, *DATA, learning_rate=1.0)
 
 
+def test_a_sweep_trains_the_same_on_every_kind_of_input() -> None:
+    """The lecture's tuples (kept on the device), new tuples of the same values, NumPy and
+    JAX arrays: bitwise the same sweep. New data of the lecture's kind is not mistaken for
+    the last call's: it trains as a single run on it does."""
+    rates = np.array([0.005, 0.01, 0.02], np.float32)
+    w, history = sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA, learning_rate=rates)
+    xs, ys = list(lecture.X_DATA), list(lecture.Y_DATA)
+    for w0, data, rate in [(lecture.W0, (tuple(xs), tuple(ys)), rates),
+                           (np.float32(lecture.W0), (np.array(xs), np.array(ys)), list(rates)),
+                           (jnp.float32(lecture.W0), (jnp.array(xs), jnp.array(ys)),
+                            jnp.asarray(rates))]:
+        w_again, again = sweep(jb.loss, w0, *data, learning_rate=rate)
+        np.testing.assert_array_equal(w_again, w)
+        for a, b in zip(again, history):
+            np.testing.assert_array_equal(a, b)
+    new_xs = (1.0, 2.0, 4.0)
+    w_new, _ = sweep(jb.loss, lecture.W0, new_xs, lecture.Y_DATA, learning_rate=rates)
+    w_one, _ = train_scan(jb.loss, lecture.W0, new_xs, lecture.Y_DATA, learning_rate=rates[1])
+    assert w_new[1] != w[1]
+    np.testing.assert_array_max_ulp(w_new[1], w_one, maxulp=4)
+
+
 def test_sweep_keeps_diverging_runs_as_computed() -> None:
     w, history = sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                        learning_rate=np.array([0.01, 1.0]), epochs=12)
