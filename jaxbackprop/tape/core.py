@@ -26,6 +26,7 @@ level out, so the outer tape records the same computation.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
@@ -37,6 +38,8 @@ import numpy as np
 class Primitive:
     """An operation the tape knows, with one reverse-mode rule per input.
 
+    A primitive takes one input or two (``where`` takes its condition as a parameter):
+    the tape stores an equation's inputs in two pairs of columns, ``a`` and ``b``.
     ``impl(*inputs, **params)`` computes the output from plain numbers or arrays (never
     tape values: :func:`bind` unwraps them). ``vjps[k](ct, out, *inputs, **params)`` is
     input ``k``'s cotangent, ``ct * d out / d input_k`` summed back to that input's
@@ -78,21 +81,27 @@ class Tape:
     """The equations of one ``vjp`` call, stored column by column. Lives only for that call.
 
     Inputs are variables ``0 .. num_inputs - 1``; equation ``i`` defines variable
-    ``num_inputs + i``. The columns hold no object that points back at a tape, so
-    recording creates no reference cycles, and the tuples it keeps hold only numbers,
-    which Python's garbage collector stops tracking: its cost does not grow with the tape.
+    ``num_inputs + i``. Every primitive takes one input ``a`` or two, ``a`` and ``b``, so
+    an equation's inputs are four flat columns rather than a tuple of parents and a tuple
+    of values: a long tape then keeps no container per equation alive, only the numbers
+    themselves, which saves half its memory and leaves nothing for Python's garbage
+    collector to scan (a tuple is tracked by it until a collection finds it holds only
+    numbers). For the same reason the columns hold no object that points back at a tape,
+    so recording creates no reference cycles.
     """
 
-    __slots__ = ("level", "num_inputs", "num_vars", "primitives", "parents", "inputs", "outs",
-                 "params", "names")
+    __slots__ = ("level", "num_inputs", "num_vars", "primitives", "a_parents", "a_values",
+                 "b_parents", "b_values", "outs", "params", "names")
 
     def __init__(self, level: int) -> None:
         self.level = level
         self.num_inputs = 0
         self.num_vars = 0
         self.primitives: list[Primitive] = []
-        self.parents: list[tuple[int, ...]] = []  # tape index of each input, -1 for constants
-        self.inputs: list[tuple[Any, ...]] = []  # the inputs' values (residuals)
+        self.a_parents: list[int] = []  # tape index of input a, or -1 for a constant
+        self.a_values: list[Any] = []  # input a's value (a residual)
+        self.b_parents: list[int] = []  # the same for input b; -1 if the primitive is unary
+        self.b_values: list[Any] = []  # None if the primitive is unary
         self.outs: list[Any] = []  # the output's value (a residual too)
         self.params: list[dict[str, Any] | None] = []  # None: the primitive takes none
         self.names: dict[int, str] = {}
@@ -106,14 +115,17 @@ class Tape:
         self.num_inputs = self.num_vars
         return var
 
-    def push(self, primitive: Primitive, parents: tuple[int, ...], inputs: tuple[Any, ...],
+    def push(self, primitive: Primitive, a_parent: int, a: Any, b_parent: int, b: Any,
              out: Any, params: dict[str, Any] | None) -> Var:
-        """Record one equation and return its output as a new variable."""
+        """Record ``out = primitive(a, b, **params)`` (``b_parent=-1, b=None`` for a unary
+        primitive) and return ``out`` as a new variable."""
         index = self.num_vars
         self.num_vars = index + 1
         self.primitives.append(primitive)
-        self.parents.append(parents)
-        self.inputs.append(inputs)
+        self.a_parents.append(a_parent)
+        self.a_values.append(a)
+        self.b_parents.append(b_parent)
+        self.b_values.append(b)
         self.outs.append(out)
         self.params.append(params)
         return Var(out, self, index)
@@ -122,9 +134,14 @@ class Tape:
     def equations(self) -> list[Equation]:
         """The recorded equations, in execution order, as :class:`Equation` records."""
         first = self.num_inputs
-        rows = zip(self.primitives, self.parents, self.inputs, self.outs, self.params)
-        return [Equation(first + i, prim, parents, inputs, out, params or {})
-                for i, (prim, parents, inputs, out, params) in enumerate(rows)]
+        rows = zip(self.primitives, self.a_parents, self.a_values, self.b_parents,
+                   self.b_values, self.outs, self.params)
+        equations = []
+        for i, (prim, a_parent, a, b_parent, b, out, params) in enumerate(rows):
+            unary = len(prim.vjps) == 1  # one rule per input
+            parents, inputs = ((a_parent,), (a,)) if unary else ((a_parent, b_parent), (a, b))
+            equations.append(Equation(first + i, prim, parents, inputs, out, params or {}))
+        return equations
 
 
 class Var:
@@ -206,10 +223,16 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
         except (ValueError, TypeError) as error:
             raise _shape_error(primitive, args, error) from None
     _check_same_level(primitive, tape, args)
-    inputs = tuple(a.value if type(a) is Var and a.tape is tape else a for a in args)
-    parents = tuple(a.index if type(a) is Var and a.tape is tape else -1 for a in args)
+    if len(args) != len(primitive.vjps):
+        raise TypeError(f"tape primitive {primitive.name!r} takes {len(primitive.vjps)} "
+                        f"input(s), got {len(args)}")
+    inputs = [a.value if type(a) is Var and a.tape is tape else a for a in args]
+    parents = [a.index if type(a) is Var and a.tape is tape else -1 for a in args]
     out = bind(primitive, *inputs, **params)
-    return tape.push(primitive, parents, inputs, out, params or None)
+    if len(args) == 1:  # a unary primitive: no input b
+        parents.append(-1)
+        inputs.append(None)
+    return tape.push(primitive, parents[0], inputs[0], parents[1], inputs[1], out, params or None)
 
 
 def unary_op(primitive: Primitive) -> Callable[[Any], Any]:
@@ -224,7 +247,7 @@ def unary_op(primitive: Primitive) -> Callable[[Any], Any]:
             return impl(x)
         value = x.value
         out = apply(value) if type(value) is Var else impl(value)
-        return x.tape.push(primitive, (x.index,), (value,), out, None)
+        return x.tape.push(primitive, x.index, value, -1, None, out, None)
 
     return apply
 
@@ -239,18 +262,19 @@ def binary_op(primitive: Primitive) -> Callable[[Any, Any], Any]:
 
     def apply(a: Any, b: Any) -> Any:
         tape = None
+        a_parent = b_parent = -1
         a_value, b_value = a, b
         if type(a) is Var:
             tape = a.tape
             if type(b) is not Var:
-                parents, a_value = (a.index, -1), a.value
+                a_parent, a_value = a.index, a.value
             elif b.tape is tape:
-                parents, a_value, b_value = (a.index, b.index), a.value, b.value
+                a_parent, a_value, b_parent, b_value = a.index, a.value, b.index, b.value
             else:
                 return bind(primitive, a, b)  # values of two tapes (higher order)
         elif type(b) is Var:
             tape = b.tape
-            parents, b_value = (-1, b.index), b.value
+            b_parent, b_value = b.index, b.value
         if type(a_value) is Var or type(b_value) is Var:  # values of an outer tape
             out = apply(a_value, b_value)  # records there too
         else:
@@ -260,7 +284,7 @@ def binary_op(primitive: Primitive) -> Callable[[Any, Any], Any]:
                 raise _shape_error(primitive, (a_value, b_value), error) from None
         if tape is None:  # no tape value: just compute
             return out
-        return tape.push(primitive, parents, (a_value, b_value), out, None)
+        return tape.push(primitive, a_parent, a_value, b_parent, b_value, out, None)
 
     return apply
 
@@ -296,29 +320,45 @@ class ShapeError(ValueError):
 # The backward pass
 
 
-def backward(tape: Tape, out_index: int, seed: Any) -> list[Any]:
-    """Cotangents of every variable: ``ct[v] = sum over uses of ct[out] * d out / d v``.
+def backward(tape: Tape, out_index: int, seed: Any, *,
+             keep_intermediate: bool = False) -> list[Any]:
+    """Cotangents of the variables: ``ct[v] = sum over uses of ct[out] * d out / d v``.
 
     Walks the equations once in reverse. ``None`` marks a variable the output does not
-    depend on.
+    depend on. An equation's cotangent is complete once the loop reaches it (its uses all
+    come later), and is dropped as soon as it has been passed on to its inputs, so the
+    list never holds every cotangent of a long tape at once; only the inputs' remain,
+    unless ``keep_intermediate`` asks for all of them (the walkthrough shows them).
     """
     cts: list[Any] = [None] * tape.num_vars
     cts[out_index] = seed
     first = tape.num_inputs
-    primitives, parents, inputs, outs, params = (
-        tape.primitives, tape.parents, tape.inputs, tape.outs, tape.params)
+    primitives, outs, params = tape.primitives, tape.outs, tape.params
+    a_parents, a_values, b_parents, b_values = (
+        tape.a_parents, tape.a_values, tape.b_parents, tape.b_values)
+    # This loop runs once per node, so it calls each rule with its inputs spelled out
+    # (a call through ``*args`` costs twice as much) and repeats the step for input b
+    # rather than loop over the two inputs.
     for i in range(out_index - first, -1, -1):  # equations after the output cannot matter
         ct = cts[first + i]
         if ct is None:
             continue
-        rules, out, args, p = primitives[i].vjps, outs[i], inputs[i], params[i]
-        k = 0  # an index rather than enumerate(): cheaper, and this loop runs for every node
-        for parent in parents[i]:
-            if parent >= 0:  # a variable; a constant needs no cotangent
-                g = rules[k](ct, out, *args) if p is None else rules[k](ct, out, *args, **p)
-                previous = cts[parent]
-                cts[parent] = g if previous is None else previous + g
-            k += 1
+        if not keep_intermediate:
+            cts[first + i] = None
+        rules, out, a, b, p = primitives[i].vjps, outs[i], a_values[i], b_values[i], params[i]
+        unary = len(rules) == 1  # one rule per input
+        if p is not None:  # parameters (sum's axis, integer_pow's n...): bind them first
+            rules = tuple(functools.partial(rule, **p) for rule in rules)
+        parent = a_parents[i]
+        if parent >= 0:  # a variable; a constant needs no cotangent
+            g = rules[0](ct, out, a) if unary else rules[0](ct, out, a, b)
+            previous = cts[parent]
+            cts[parent] = g if previous is None else previous + g
+        parent = b_parents[i]
+        if parent >= 0:  # (always -1 for a unary primitive)
+            g = rules[1](ct, out, a, b)
+            previous = cts[parent]
+            cts[parent] = g if previous is None else previous + g
     return cts
 
 

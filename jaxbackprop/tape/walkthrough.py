@@ -53,7 +53,7 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         raise ValueError("walkthrough: the output of f does not depend on its inputs")
     if np.shape(out.value) != ():
         raise TypeError(f"walkthrough: f must return a scalar, got shape {np.shape(out.value)}")
-    cts = backward(tape, out.index, 1.0)
+    cts = backward(tape, out.index, 1.0, keep_intermediate=True)
 
     labels: dict[int, str] = {}
     taken: set[str] = set()
