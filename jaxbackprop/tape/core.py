@@ -8,6 +8,7 @@ appends one equation ``(out, primitive, inputs, residuals)`` in execution order:
     4      sub          (3, 2)    (1.0, 2.0)           s=-1.0
     5      integer_pow  (4,)      (-1.0,), n=2         L=1.0
 
+(:class:`Tape` stores these rows column by column; ``Tape.equations`` reads them back.)
 Execution order is already a topological order, so the backward pass is a plain loop
 over the equations in reverse: no recursion (a million-node chain is fine), no sort, one
 deterministic order. For each input that is a variable it applies that input's rule
