@@ -151,19 +151,22 @@ def _draw_operation(dot: graphviz.Digraph, graph: Graph, op: Operation, op_id: s
     symbol = _SYMBOLS.get(op.primitive, op.primitive)
     dot.node(op_id, symbol, shape="circle" if len(symbol) <= 2 else "ellipse", style="",
              fontsize="14", margin="0.04")
-    partials = {edge.source: edge for edge in op.local_gradients}
+    # Local gradients come one per variable input, in input order (constants have none):
+    # pair them by position, so that an input used twice (x * x) labels both its edges.
+    partials = iter(op.local_gradients)
     for j, source in enumerate(op.inputs):
         if source not in ids:  # a constant such as the 2 in ``x * 2``
             const_id = f"c{op_id[2:]}_{j}"
             dot.node(const_id, source, shape="plaintext", style="")
             dot.edge(const_id, op_id, color="#888888")
             continue
+        partial = next(partials, None)
         if graph.value(source).role == "data":  # the lecture's red lines
             dot.edge(ids[source], op_id, color="#c0392b", style="dashed")
             continue
-        labelled = view != "forward" and source in partials
+        labelled = view != "forward" and partial is not None
         dot.edge(ids[source], op_id, color="#1f4e79" if view == "backward" else "black",
-                 **({"label": partial_label(partials[source])} if labelled else {}))
+                 **({"label": partial_label(partial)} if labelled else {}))
     dot.edge(op_id, ids[op.output])
 
 

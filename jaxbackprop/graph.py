@@ -136,13 +136,27 @@ def _local_block(graph: Graph) -> str:
 
 
 def _backward_block(graph: Graph) -> str:
+    uses: dict[str, int] = {}
+    for op in graph.operations:
+        for lg in op.local_gradients:
+            uses[lg.source] = uses.get(lg.source, 0) + 1
     rows = [(f"d{graph.output}/d{graph.output}", "=", "1", "")]
     for op in reversed(graph.operations):
+        target = graph.value(op.output)
         for lg in op.local_gradients:
             source = graph.value(lg.source)
             note = "   (not needed: fixed data)" if source.role == "data" else ""
             chain = f"d{graph.output}/d{lg.target} * d{lg.target}/d{lg.source}"
-            rows.append((f"d{graph.output}/d{lg.source}", "=", chain, "= " + format_number(source.adjoint) + note))
+            if uses[lg.source] == 1:  # one path back: this product is the whole adjoint
+                rows.append((f"d{graph.output}/d{lg.source}", "=", chain,
+                             "= " + format_number(source.adjoint) + note))
+            else:  # fan-out: each use adds its share (the chain rule sums over paths)
+                share = "" if lg.value is None else "= " + format_number(target.adjoint * lg.value)
+                rows.append((f"d{graph.output}/d{lg.source}", "+=", chain, share + note))
+    for name, count in uses.items():
+        if count > 1:
+            rows.append((f"d{graph.output}/d{name}", "=", f"the sum of its {count} shares",
+                         "= " + format_number(graph.value(name).adjoint)))
     return "3. Backward pass: the chain rule, from the loss back to the inputs\n" + "\n".join(
         "   " + line for line in _aligned(rows)
     )

@@ -236,3 +236,12 @@ def test_lecture_figures_without_a_renderer_is_one_line(tmp_path, monkeypatch, c
     assert err.count("\n") == 1 and "pip install graphviz-pure" in err
     assert "dL/dw = -2" in (tmp_path / "lecture_graph_backward.dot").read_text()
     assert not (tmp_path / "lecture_graph_backward.png").exists()
+
+
+def test_an_input_used_twice_labels_each_edge_with_its_own_partial() -> None:
+    from jaxbackprop import tape
+
+    dot = draw.graph_dot(tape.walkthrough(lambda x: x / x, 2.0), "local")
+    labels = sorted(line.split('label="')[1].split('"')[0] for line in dot.splitlines()
+                    if "-> op0" in line)
+    assert labels == ["dv1/dx = -v1/x = -0.5", "dv1/dx = 1/x = 0.5"]

@@ -37,3 +37,15 @@ def test_lookup_errors_name_what_exists() -> None:
         g.value("nope")
     with pytest.raises(ValueError, match="view must be one of"):
         g.table("sideways")  # type: ignore[arg-type]
+
+
+def test_fan_out_shows_each_share_and_their_sum() -> None:
+    from jaxbackprop import tape
+
+    # f(x) = x / (x + 1): x is used twice. df/dx = 1/(x+1)^2 = 1/9 at x = 2.
+    rows = [line.split() for line in tape.walkthrough(lambda x: x / (x + 1.0), 2.0)
+            .table("backward").splitlines()]
+    shares = [float(r[-1]) for r in rows if r[:2] == ["dv2/dx", "+="]]
+    assert sorted(shares) == pytest.approx([-2.0 / 9.0, 1.0 / 3.0], abs=1e-4)  # 1/(x+1), -x/(x+1)^2
+    total = [r for r in rows if r[:2] == ["dv2/dx", "="] and "sum" in r]
+    assert len(total) == 1 and float(total[0][-1]) == pytest.approx(1.0 / 9.0, abs=1e-4)
