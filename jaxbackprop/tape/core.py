@@ -27,7 +27,6 @@ level out, so the outer tape records the same computation.
 
 from __future__ import annotations
 
-import functools
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
@@ -348,16 +347,17 @@ def backward(tape: Tape, out_index: int, seed: Any, *,
             cts[first + i] = None
         rules, out, a, b, p = primitives[i].vjps, outs[i], a_values[i], b_values[i], params[i]
         unary = len(rules) == 1  # one rule per input
-        if p is not None:  # parameters (sum's axis, integer_pow's n...): bind them first
-            rules = tuple(functools.partial(rule, **p) for rule in rules)
         parent = a_parents[i]
         if parent >= 0:  # a variable; a constant needs no cotangent
-            g = rules[0](ct, out, a) if unary else rules[0](ct, out, a, b)
+            if p is None:
+                g = rules[0](ct, out, a) if unary else rules[0](ct, out, a, b)
+            else:  # parameters (sum's axis, integer_pow's n...)
+                g = rules[0](ct, out, a, **p) if unary else rules[0](ct, out, a, b, **p)
             previous = cts[parent]
             cts[parent] = g if previous is None else previous + g
         parent = b_parents[i]
         if parent >= 0:  # (always -1 for a unary primitive)
-            g = rules[1](ct, out, a, b)
+            g = rules[1](ct, out, a, b) if p is None else rules[1](ct, out, a, b, **p)
             previous = cts[parent]
             cts[parent] = g if previous is None else previous + g
     return cts
