@@ -280,7 +280,7 @@ def side_by_side(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int]
     (right), with a legend from the jaxpr's variable names to the tape's."""
     alignment = align(f, *args, argnums=argnums)
     legend = ", ".join(f"{jaxpr_name} = {tape_name}" for jaxpr_name, tape_name in alignment.names.items())
-    width = max(len(row.tape) for row in alignment.rows) + 3
+    width = max(len("hand-written tape"), *(len(row.tape) for row in alignment.rows)) + 3
     title = f"jax.make_jaxpr(jax.grad({getattr(f, '__name__', 'f')}))"
     out = [f"{'hand-written tape'.ljust(width)}{title}", f"{'':{width}}jaxpr names: {legend}"]
     step = None

@@ -32,3 +32,10 @@ def test_an_interrupted_write_keeps_the_old_file(tmp_path: Path, monkeypatch: py
         io.write_json_atomic(target, {"kept": False, "new": [1, 2, 3]})
     assert json.loads(target.read_text()) == {"kept": True}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # what open() gives under this umask
+    written = io.write_text_atomic(tmp_path / "atomic.txt", "x")
+    assert written.stat().st_mode == plain.stat().st_mode
