@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from jaxbackprop import draw
+from jaxbackprop.cli.main import OneLineParser
 from jaxbackprop.graph import VIEWS, Graph, View, format_number
 from jaxbackprop.io import write_csv_atomic, write_json_atomic, write_text_atomic
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     """The script's parser with ``--out`` and ``--quick``; add the script's own options."""
-    p = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=description)
+    p = OneLineParser(prog=f"experiments/{name}.py", description=description)
     p.add_argument("--out", type=Path, default=Path("results") / name, metavar="DIR",
                    help="write the figures and tables here (default: %(default)s)")
     p.add_argument("--quick", action="store_true",

@@ -17,7 +17,7 @@ import optax
 
 from _common import Results, parser, run
 from jaxbackprop import draw, lecture, train
-from jaxbackprop.cli.common import finite_float, positive_int
+from jaxbackprop.cli.common import positive_float, positive_int
 from jaxbackprop.cli.train import trace
 from jaxbackprop.model import loss, predict
 
@@ -53,6 +53,6 @@ if __name__ == "__main__":
                    help="who computes dL/dw: jax.grad or the hand-written tape (default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=lecture.EPOCHS,
                    help="epochs, 2 with --quick (default: %(default)s)")
-    p.add_argument("--lr", type=finite_float, default=lecture.LEARNING_RATE,
+    p.add_argument("--lr", type=positive_float, default=lecture.LEARNING_RATE,
                    help="SGD learning rate (default: %(default)s)")
     sys.exit(run(main, p.parse_args()))

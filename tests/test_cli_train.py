@@ -116,3 +116,14 @@ def test_the_console_script_prints_no_traceback(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unwritable_out_file_is_one_line(tmp_path, capsys) -> None:
+    from jaxbackprop.cli.main import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["train", "--epochs", "1", "--out", str(blocker / "history.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("jaxbackprop train: error: cannot write ") and "Traceback" not in err

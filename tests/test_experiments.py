@@ -158,6 +158,6 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
     assert run_script("training", "--quick", "--lr", "-1", "--out", str(tmp_path),
                       monkeypatch=monkeypatch) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "learning_rate must be a finite number > 0" in err
+    assert err.count("\n") == 1 and "argument --lr: expected a number > 0, got '-1'" in err
     assert run_script("chain_rule", "--x", "nan", monkeypatch=monkeypatch) == 2
     assert "expected a finite number" in capsys.readouterr().err

@@ -31,6 +31,14 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
     try:
@@ -52,6 +60,18 @@ def add_x64_option(parser: argparse.ArgumentParser) -> None:
     """``--x64``: compute in float64 (JAX's x64 mode) instead of float32."""
     parser.add_argument("--x64", action="store_true",
                         help="compute in float64 (jax_enable_x64) instead of float32")
+
+
+@contextlib.contextmanager
+def writing(what: str) -> Iterator[None]:
+    """Report a failed write of ``what`` as one line: a missing optional package (the
+    ``draw`` extra), a missing or failing renderer, or an OS error (a bad path, no space)."""
+    try:
+        yield
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except (RuntimeError, OSError) as error:  # draw.RendererNotFoundError is a RuntimeError
+        raise CommandError(f"cannot write {what}: {error}") from None
 
 
 @contextlib.contextmanager

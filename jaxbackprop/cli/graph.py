@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jaxbackprop import draw, jaxpr, lecture
 from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
-                                    finite_float, on_backend)
+                                    finite_float, on_backend, writing)
 from jaxbackprop.graph import VIEWS, Graph
 from jaxbackprop.model import loss
 
@@ -75,12 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             print(draw.graph_dot(graph, args.view), end="")
         else:
-            try:
+            with writing(repr(str(args.out))):
                 path = draw.write_graph(graph, args.out, args.view)
-            except draw.RendererNotFoundError as error:
-                raise CommandError(str(error)) from None
-            except (RuntimeError, OSError) as error:
-                raise CommandError(f"cannot write {str(args.out)!r}: {error}") from None
             print(f"wrote {path}")
         if args.jaxpr:
             x, y, w = _with_defaults((args.x, args.y, args.w), lecture.EXAMPLE_FIRST_NOTE)

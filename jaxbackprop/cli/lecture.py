@@ -9,8 +9,8 @@ from typing import Callable
 import jax
 
 from jaxbackprop import lecture, tape
-from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
-                                    on_backend)
+from jaxbackprop.cli.common import (add_backend_option, add_x64_option, enable_x64, on_backend,
+                                    writing)
 from jaxbackprop.cli.train import trace
 from jaxbackprop.graph import format_number as num
 from jaxbackprop.model import loss, loss_grad, predict
@@ -121,10 +121,6 @@ def _write_figures(folder: Path) -> None:
     """``--figures DIR``: the lecture's pictures; one-line errors for a missing renderer."""
     from jaxbackprop import draw
 
-    try:
+    with writing(f"the figures into {str(folder)!r}"):
         written = draw.write_lecture_figures(folder)
-    except draw.RendererNotFoundError as error:
-        raise CommandError(f"{error} (the .dot files are in {folder})") from None
-    except OSError as error:
-        raise CommandError(f"cannot write the figures into {str(folder)!r}: {error}") from None
     print(f"wrote {len(written)} figures into {folder}/")

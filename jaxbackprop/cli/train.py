@@ -24,7 +24,8 @@ import numpy as np
 
 from jaxbackprop import io
 from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
-                                    finite_float, on_backend, positive_int)
+                                    finite_float, on_backend, positive_float, positive_int,
+                                    writing)
 from jaxbackprop.graph import format_number
 from jaxbackprop.lecture import EPOCHS, LEARNING_RATE, W0, X_DATA, X_PREDICT, Y_DATA
 from jaxbackprop.model import loss, predict
@@ -115,14 +116,6 @@ def write_history(path: Path, history: TrainHistory, args: argparse.Namespace,
 # The command
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="the lecture's training loop (per-sample SGD with optax)",
@@ -161,8 +154,12 @@ def run(args: argparse.Namespace) -> int:
         except DivergenceError as error:
             kept = ""
             if args.out is not None:
-                kept = f"; the history up to it is in {write_history(args.out, error.history, args, error)}"
+                try:
+                    kept = f"; the history up to it is in {write_history(args.out, error.history, args, error)}"
+                except OSError as write_error:  # report both, the divergence first
+                    kept = f"; its history could not be written to {str(args.out)!r}: {write_error}"
             raise CommandError(f"{error}{kept}", code=1) from None
         if args.out is not None:
-            print(f"wrote {write_history(args.out, history, args)}")
+            with writing(str(args.out)):
+                print(f"wrote {write_history(args.out, history, args)}")
     return 0
