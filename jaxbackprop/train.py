@@ -253,7 +253,8 @@ def _as(value: ArrayLike, dtype: np.dtype) -> Any:
     """``value`` as an array of ``dtype``: JAX arrays of that dtype pass through, no copy."""
     if isinstance(value, jax.Array) and value.dtype == dtype:
         return value
-    return np.asarray(value, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported by _convert, by name
+        return np.asarray(value, dtype=dtype)
 
 
 def _float_tuple(value: Any) -> bool:
@@ -307,6 +308,11 @@ def _convert(w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, learning_rate: ArrayLi
     dtype = _training_dtype(w0)
     problem = _Problem(_as(w0, dtype), _as(learning_rate, dtype), _samples(xs, dtype),
                        _samples(ys, dtype), dtype)
+    for name, given, converted in (("learning_rate", learning_rate, problem.learning_rate),
+                                   ("w0", w0, problem.w0)):
+        if not np.isfinite(np.asarray(converted)).all():  # finite in float64, not in float32
+            raise ValueError(f"{name} must be finite in the training dtype {dtype}, got "
+                             f"{_scalar_text(given)}, which overflows it")
     if not sweep and problem.learning_rate.ndim != 0:
         raise ValueError(f"learning_rate must be a scalar, got shape {problem.learning_rate.shape}; "
                          "use sweep() for many learning rates")

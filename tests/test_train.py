@@ -315,3 +315,13 @@ def test_a_built_optimizer_is_refused_with_the_fix() -> None:
         train_scan(jb.loss, *DATA, optimizer=optax.sgd(0.01))
     with pytest.raises(ValueError, match="learning_rate must be a scalar"):
         train_scan(jb.loss, *DATA, learning_rate=np.array([0.01, 0.02]))
+
+
+@pytest.mark.parametrize("argument", ["w0", "learning_rate"])
+def test_a_number_that_overflows_float32_is_named(argument) -> None:
+    from jaxbackprop import lecture, loss, train_scan
+
+    settings = {"w0": lecture.W0, "learning_rate": lecture.LEARNING_RATE, argument: 1e39}
+    with pytest.raises(ValueError, match=f"{argument} must be finite in the training dtype float32"):
+        train_scan(loss, settings["w0"], lecture.X_DATA, lecture.Y_DATA,
+                   learning_rate=settings["learning_rate"])
