@@ -41,7 +41,8 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 import jaxbackprop.numpy as jbnp
 from jaxbackprop.lecture import EPOCHS, LEARNING_RATE
 from jaxbackprop.train import (UNROLL, ArrayLike, Engine, LossFn, OptimizerFactory, TrainHistory,
-                               _divergence, _first_non_finite, _prepare, trajectory)
+                               _divergence, _first_non_finite, _prepare, _scalar_text,
+                               trajectory)
 
 
 def make_mesh(axis: str, devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -163,6 +164,12 @@ def data_parallel_train(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLik
     if batch_size % devices:
         raise ValueError(f"batch_size must be a multiple of the {devices} devices of the mesh's "
                          f"'data' axis, got {batch_size}")
+
+    for name, values in (("xs", np.asarray(problem.xs)), ("ys", np.asarray(problem.ys))):
+        finite = np.isfinite(values).reshape(samples, -1).all(axis=1)
+        if not finite.all():  # named by sample here: after batching only the batch is known
+            i = int(np.argmin(finite))
+            raise ValueError(f"{name}[{i}] must be finite, got {_scalar_text(values[i])}")
 
     def batched(a: Any) -> np.ndarray:
         a = np.asarray(a)

@@ -144,3 +144,13 @@ def test_data_parallel_divergence_is_reported_per_batch() -> None:
     error = caught.value
     assert error.history.losses.shape == (error.epoch + 1, 4) and "\n" not in str(error)
     assert np.isfinite(error.history.losses.ravel()[: error.epoch * 4 + error.sample]).all()
+
+
+def test_data_parallel_names_the_bad_sample_not_its_batch() -> None:
+    import math
+
+    from jaxbackprop import loss
+    from jaxbackprop.parallel import data_parallel_train
+
+    with pytest.raises(ValueError, match=r"xs\[2\] must be finite, got nan"):
+        data_parallel_train(loss, 1.0, (1.0, 2.0, math.nan, 4.0), (2.0, 4.0, 6.0, 8.0), batch_size=2)
