@@ -54,7 +54,11 @@ def tape_vs_micrograd(report: Report) -> Figure:
         return None
     tape, micrograd = pairs[-1]
     ratio = micrograd["seconds"] / tape["seconds"]
-    return ratio, f"{format_ratio(ratio)} at {tape['case']} (micrograd fails deeper)"
+    failed = sorted({r["status"] for sec in report["sections"] if sec["key"] == "chain"
+                     for r in sec["rows"] if r["engine"] == s.MICROGRAD
+                     and r["status"] not in ("ok", "extrapolated")})
+    deeper = f" (micrograd: {', '.join(failed)} on longer chains)" if failed else ""
+    return ratio, f"{format_ratio(ratio)} at {tape['case']}{deeper}"
 
 
 def tape_jit_vs_jax_jit(report: Report) -> Figure:
