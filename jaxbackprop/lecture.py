@@ -20,6 +20,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxbackprop._dtypes import default_float_dtype
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Role, Value
 from jaxbackprop.model import predict
 
@@ -66,7 +67,7 @@ class ChainRule:
 def chain_rule(x: float = 1.5, a: Callable[[Any], Any] = inner,
                b: Callable[[Any], Any] = outer) -> ChainRule:
     """The chain rule ``dz/dx = dz/dy * dy/dx`` for ``z = b(a(x))``, checked by ``jax.grad``."""
-    x = jnp.asarray(x, dtype=jnp.result_type(float))
+    x = jnp.asarray(x, dtype=default_float_dtype())
     y = a(x)
     dy_dx = jax.grad(a)(x)
     dz_dy = jax.grad(b)(y)
@@ -108,7 +109,7 @@ def _node(output: str, primitive: str, fn: Callable[..., Any], args: dict[str, A
 
 
 def _floats(*numbers: Any) -> tuple[jax.Array, ...]:
-    dtype = jnp.result_type(float)
+    dtype = default_float_dtype()
     return tuple(jnp.asarray(n, dtype=dtype) for n in numbers)
 
 

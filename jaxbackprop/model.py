@@ -30,13 +30,6 @@ from jaxbackprop.tape.core import Var, name
 ArrayLike = Any  # Python number, NumPy array, JAX array, or a tape value
 
 
-def _as_float(a: ArrayLike) -> ArrayLike:
-    """A JAX array of a floating dtype; tape values pass through untouched."""
-    if isinstance(a, Var):
-        return a
-    return jnp.asarray(promote_integer(a))
-
-
 def _operands(*args: ArrayLike) -> tuple[ArrayLike, ...]:
     """The operands of one model step, integers promoted to floats.
 
@@ -73,7 +66,7 @@ def loss_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> jax.Array:
 
 
 def _check_batch(xs: ArrayLike, ys: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    xs, ys = _as_float(xs), _as_float(ys)
+    xs, ys = _operands(xs, ys)
     if jnp.shape(xs) != jnp.shape(ys):
         raise ValueError(
             f"mean_loss: xs and ys must have the same shape, got xs.shape={jnp.shape(xs)} "
@@ -94,7 +87,8 @@ def mean_loss(w: ArrayLike, xs: ArrayLike, ys: ArrayLike) -> jax.Array:
     Raises ``ValueError`` naming both shapes when they differ.
     """
     xs, ys = _check_batch(xs, ys)
-    per_sample = jax.vmap(loss, in_axes=(None, 0, 0))(_as_float(w), xs, ys)
+    (w,) = _operands(w)
+    per_sample = jax.vmap(loss, in_axes=(None, 0, 0))(w, xs, ys)
     return jnp.mean(per_sample)
 
 
@@ -105,4 +99,4 @@ def _loss_and_grad(w: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array,
 
 def loss_and_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """``(L, dL/dw)`` from ``jax.value_and_grad(loss)``, jit-compiled; integers promoted."""
-    return _loss_and_grad(_as_float(w), _as_float(x), _as_float(y))
+    return _loss_and_grad(*_operands(w, x, y))
