@@ -378,10 +378,11 @@ def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
 
     folder = Path(folder)
     x, y, w = lecture.EXAMPLE_FIRST_NOTE
+    linear = lecture.linear_regression(x, y, w)  # one graph, drawn in each of its three views
     graphs: list[tuple[str, Graph, View]] = [
         ("lecture_chain_rule", chain_rule_graph(lecture.chain_rule()), "backward"),
         ("lecture_xy_node", lecture.multiply_node(), "local"),
-    ] + [(f"lecture_graph_{view}", lecture.linear_regression(x, y, w), view) for view in VIEWS]
+    ] + [(f"lecture_graph_{view}", linear, view) for view in VIEWS]
     written = [write_graph(graph, folder / f"{stem}.dot", view) for stem, graph, view in graphs]
     written.append(write_text_atomic(folder / "lecture_jaxpr.txt", jaxpr.side_by_side(loss, w, x, y) + "\n"))
     _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
