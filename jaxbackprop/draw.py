@@ -636,8 +636,10 @@ def _number(value: Any) -> float:
 
 
 def _fixed(value: Any) -> str:
-    """A scalar at the lecture's 4 decimals (``-7.8400``); NaN and inf as such."""
-    return f"{_number(value):.4f}"
+    """A scalar at the lecture's 4 decimals (``-7.8400``; from a million on
+    ``1.0000e+06``); NaN and inf as such."""
+    number = _number(value)
+    return f"{number:.4e}" if abs(number) >= 1e6 else f"{number:.4f}"
 
 
 def training_html(graphs: Sequence[Graph], history: Any, *, learning_rate: float,
@@ -723,7 +725,7 @@ def _check_step(graph: Graph, k: int, weight: Value, loss: float, g: float, w: f
               ("update", w - learning_rate * g, w_next)]
     for what, shown, recorded in checks:
         if not np.isclose(shown, recorded, rtol=1e-4, atol=1e-6):
-            raise ValueError(f"step {k}: the {what} is {shown} by the graph and "
-                             f"{recorded} by the history (w - learning_rate * g)"
-                             if what == "update" else
-                             f"step {k}: the graph's {what} is {shown}, the history's {recorded}")
+            raise ValueError(f"step {k}: w - learning_rate * g = {shown:g}, but the next "
+                             f"w is {recorded:g}" if what == "update" else
+                             f"step {k}: the graph's {what} is {shown:g}, the history's "
+                             f"{recorded:g}")

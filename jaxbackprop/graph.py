@@ -148,11 +148,14 @@ class Graph:
 
 
 def format_number(value: Any, digits: int = 4) -> str:
-    """A scalar as the lecture prints it (``1``, ``-2``, ``-7.84``); arrays in full."""
+    """A scalar as the lecture prints it (``1``, ``-2``, ``-7.84``; from a million on
+    ``1.0000e+06``; ``nan``, ``inf`` as such); arrays in full."""
     if value is None:
         return "n/a"
     array = np.asarray(value)
     if array.ndim == 0:
+        if abs(float(array)) >= 1e6:  # a diverging run: no 40-digit labels
+            return f"{float(array):.{digits}e}"
         text = f"{float(array):.{digits}f}".rstrip("0").rstrip(".")
         return "0" if text in ("-0", "") else text
     return np.array2string(array, precision=digits, separator=", ")
@@ -214,6 +217,8 @@ def _shortened(text: str, limit: int = 60) -> str:
 
 
 def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    if not rows:  # a graph without operations has no local gradients
+        return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
 
