@@ -160,7 +160,7 @@ h1 { font-size: 1.2em; margin: 0 0 .5em; }
 #step-text { font-size: 1.15em; min-height: 2.6em; background: #fff7ea;
   border-left: 4px solid #e67e22; padding: .4em .7em; font-variant-numeric: tabular-nums; }
 .figure { overflow: auto; max-width: 100%; }
-.figure svg { max-width: 100%; height: auto; }
+.figure svg { height: auto; }  /* its own size: a wide graph scrolls, its text stays legible */
 .figure[hidden] { display: none; }
 g[data-state="pending"] { opacity: .25; }
 g[data-state="notneeded"] text { fill: #8c8c8c; }
@@ -258,11 +258,18 @@ _JS = r"""
       el.classList.remove("current");
     });
     for (var i = 0; i <= k; i++) { setLabels(steps[i].labels); setStates(steps[i].states); }
-    step.focus.forEach(function (id) {
-      elements(id).forEach(function (el) { el.classList.add("current"); });
-    });
     figures.forEach(function (fig, i) {
       fig.hidden = data.figures[i].phases.indexOf(step.phase) < 0;
+    });
+    step.focus.forEach(function (id, i) {
+      elements(id).forEach(function (el) {
+        el.classList.add("current");
+        var fig = el.closest(".figure");
+        if (i === 0 && !fig.hidden && fig.scrollWidth > fig.clientWidth) {  // bring it in view
+          var box = el.getBoundingClientRect(), frame = fig.getBoundingClientRect();
+          fig.scrollLeft += box.left + box.width / 2 - frame.left - frame.width / 2;
+        }
+      });
     });
     document.querySelectorAll(".phases li").forEach(function (li) {
       li.classList.toggle("active", li.getAttribute("data-phase") === step.phase);
