@@ -8,20 +8,31 @@ views that follow the lecture's three steps:
 * ``"forward"``: a node per value with its number (``y_hat = 1``), a node per primitive;
 * ``"local"``: each edge ``a -> op`` also carries the local partial
   ``d out / d a`` as formula and number (``dy_hat/dw = x = 1``);
-* ``"backward"``: each value also carries its adjoint ``dL/dv`` (``dL/dw = -2``).
+* ``"backward"``: each value also carries its adjoint ``dL/dv`` (``dL/dw = -2``), and
+  the edges point back from the output, each labelled with its chain-rule product
+  (``dL/dy_hat = dL/ds * ds/dy_hat``, ``= -2 * 1 = -2``).
 
 Edges from fixed data (role ``"data"``: the lecture's ``x`` and ``y``) are the lecture's
-red lines: dashed, red, no partial drawn, because training never needs them.
+red lines: dashed, red, their local partials greyed ``(not needed)``, because training
+never needs them. A legend under the title says what the colours mean.
 
 :func:`graph_dot` always works (it needs only the ``graphviz`` Python package, which
 writes DOT). :func:`render` turns DOT into SVG or PNG with the ``graphviz-pure``
 renderer (``pip install graphviz-pure``) or a system Graphviz ``dot``; without either it
 raises :class:`RendererNotFoundError` saying what to install.
 
+:func:`html` writes one self-contained HTML page that steps through the three steps on a
+graph, node by node and edge by edge (:func:`graph_steps` says what each step shows);
+:func:`training_html` one that steps through a training's updates. The page itself
+(template, CSS, JavaScript) is :mod:`jaxbackprop.html`.
+
 Loss curves are matplotlib figures made with the object API on the Agg canvas (no
-``pyplot``, no global state): :func:`training_figure` and :func:`sweep_figure`;
-:func:`write_figure` and :func:`write_graph` save atomically, the format from the suffix.
-Nothing here prints.
+``pyplot``, no global state), shown inline by Jupyter when returned:
+:func:`training_figure`, :func:`sweep_figure`, :func:`curves_figure`; :func:`write_figure`
+and :func:`write_graph` save atomically, the format from the suffix.
+
+Pictures take results: nothing here trains or knows the lecture's model (the lecture's
+figures are made by :mod:`jaxbackprop.cli.figures`). Nothing here prints.
 """
 
 from __future__ import annotations
@@ -329,13 +340,12 @@ def chain_rule_graph(c: ChainRule) -> Graph:
 
 
 def _new_figure(ncols: int, width: float) -> tuple[Figure, Any]:
-    """A figure on the Agg canvas (no pyplot, no global backend state)."""
+    """A figure on the Agg canvas (no pyplot, no global backend state) that Jupyter shows
+    inline when a cell returns it (:class:`jaxbackprop._figure.NotebookFigure`)."""
     _require("matplotlib")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from jaxbackprop._figure import NotebookFigure
 
-    fig = Figure(figsize=(width, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = NotebookFigure(figsize=(width, 3.6), layout="constrained")
     return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 

@@ -6,6 +6,7 @@ adjoints -2, the local partials 2s=-2, 1, x=1) or from ``jax.grad``.
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import struct
@@ -292,3 +293,21 @@ def test_an_input_used_twice_labels_each_edge_with_its_own_partial() -> None:
     labels = sorted(line.split('label="')[1].split('"')[0] for line in dot.splitlines()
                     if "-> op0" in line)
     assert labels == ["dv1/dx = -v1/x = -0.5", "dv1/dx = 1/x = 0.5"]
+
+
+def test_figures_and_graphs_show_inline_in_a_fresh_kernel() -> None:
+    """A fresh Jupyter kernel (no %matplotlib inline, no pyplot) shows what draw returns."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    cells = ["from jaxbackprop import draw, lecture\n"
+             "draw.training_figure([[4.0, 2.0], [1.0, 0.5]], [2.0, 0.5], [1.0, 1.5, 1.8])",
+             "lecture.linear_regression()"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3").execute()
+    (figure,), (graph,) = (cell.outputs for cell in notebook.cells)
+    assert figure.output_type == "execute_result"
+    assert base64.b64decode(figure.data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert graph.data["text/html"].startswith("<iframe srcdoc=")
+    assert "dL/dw = -2" in svg_texts(graph.data["image/svg+xml"])
+    assert graph.data["text/plain"].startswith("Graph(6 values: w, x, y, y_hat, s, L;")
