@@ -220,17 +220,20 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
     if not rows:  # a graph without operations has no local gradients
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
+            + "  " + row[-1] for row in rows]
 
 
 def _forward_block(graph: Graph) -> str:
     rows = []
     for v in graph.values:
         if v.role != "intermediate":
-            rows.append((v.name, "=", "(input" + (", fixed data)" if v.role == "data" else ")"), format_number(v.value)))
+            rows.append((v.name, "=", role_label(v) or "", format_number(v.value)))
     for op in graph.operations:
-        rows.append((op.output, "=", f"{op.primitive}({', '.join(op.inputs)})", "= " + format_number(graph.value(op.output).value)))
-    return "1. Forward pass: each value from its inputs\n" + "\n".join("   " + line for line in _aligned(rows))
+        rows.append((op.output, "=", f"{op.primitive}({', '.join(op.inputs)})",
+                     "= " + format_number(graph.value(op.output).value)))
+    return "1. Forward pass: each value from its inputs\n" + "\n".join(
+        "   " + line for line in _aligned(rows))
 
 
 def _local_block(graph: Graph) -> str:

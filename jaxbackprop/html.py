@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 # Element state -> what it looks like is in _CSS; the JavaScript only sets data-state.
 STATES: tuple[str, ...] = ("pending", "done", "notneeded", "filled")
@@ -65,7 +66,8 @@ def inline_svg(svg: str) -> str:
 
 def _json(value: Any) -> str:
     """JSON safe inside ``<script>``: no ``</`` can close the element; no NaN (not JSON)."""
-    return json.dumps(value, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("</", "<\\/")
 
 
 def page(title: str, phases: Sequence[tuple[str, str]], figures: Sequence[Figure],

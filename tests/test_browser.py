@@ -25,7 +25,6 @@ import jaxbackprop.numpy as jbnp
 from jaxbackprop import draw, lecture, tape, train
 from jaxbackprop.cli import figures
 from jaxbackprop.model import loss
-
 from tests.test_html import assert_self_contained, steps_of
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "

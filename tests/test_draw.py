@@ -114,7 +114,7 @@ def test_each_view_has_a_legend(view, expected) -> None:
 
 def test_views_grow_step_by_step() -> None:
     g = lecture.linear_regression(1.0, 2.0, 1.0)
-    forward, local, backward = (parse_dot(draw.graph_dot(g, v)) for v in ("forward", "local", "backward"))
+    forward, local, backward = (parse_dot(draw.graph_dot(g, v)) for v in draw.VIEWS)
     labels = lambda parsed: {edge_label(a) for _, _, a in parsed[1]} - {None}  # noqa: E731
     assert labels(forward) == set()
     assert labels(local) == {"dL/ds = 2s = -2", "ds/dy_hat = 1", "dy_hat/dw = x = 1",
@@ -194,7 +194,8 @@ def test_svg_and_png_are_rendered_left_to_right(tmp_path) -> None:
         draw.write_graph(g, tmp_path / "g.jpg")
 
 
-def test_missing_renderer_names_the_package_and_dot_still_works(tmp_path, monkeypatch, capsys) -> None:
+def test_missing_renderer_names_the_package_and_dot_still_works(tmp_path, monkeypatch,
+                                                                capsys) -> None:
     monkeypatch.setattr(draw, "RENDERERS", ("no-such-renderer-for-jaxbackprop",))
     g = lecture.linear_regression()
     with pytest.raises(draw.RendererNotFoundError, match="pip install graphviz-pure"):

@@ -25,8 +25,8 @@ from jaxbackprop.cli.main import main
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value
 from jaxbackprop.model import loss
 
-NETWORK = re.compile(r"https?:|\b(?:src|href|action|srcset|poster)\s*=\s*[\"']|url\s*\(|@import|<link|"
-                     r"<iframe|fetch\s*\(|XMLHttpRequest|WebSocket|//[a-z0-9.-]+\.[a-z]{2,}",
+NETWORK = re.compile(r"https?:|\b(?:src|href|action|srcset|poster)\s*=\s*[\"']|url\s*\(|"
+                     r"@import|<link|<iframe|fetch\s*\(|XMLHttpRequest|WebSocket|//[a-z0-9.-]+\.[a-z]{2,}",
                      re.IGNORECASE)
 
 
@@ -152,7 +152,8 @@ def test_training_page_steps_through_the_lectures_30_updates(lecture_history) ->
     assert len(steps) == 30
     for k, grad in enumerate(["-2.0000", "-7.8400", "-16.2288"]):  # the notes' trace
         assert f"The gradient dL/dw = {grad}." in steps[k]["text"]
-    assert steps[0]["text"].startswith("Update 1 of 30 (epoch 0, sample 0): the sample x = 1, y = 2.")
+    assert steps[0]["text"].startswith(
+        "Update 1 of 30 (epoch 0, sample 0): the sample x = 1, y = 2.")
     assert "w \u2190 w \u2212 lr \u00d7 g = 1.0000 \u2212 0.01 \u00d7 (-2.0000) = 1.0200." in \
         steps[0]["text"]
     assert steps[-1]["text"].endswith("= 1.9512.")
@@ -170,7 +171,8 @@ def test_training_page_refuses_numbers_that_disagree(lecture_history) -> None:
         draw.training_html(graphs, lecture_history, learning_rate=0.001)
     other_sample = lecture.linear_regression(3.0, 6.0, float(graphs[1].value("w").value))
     # (3 * 1.02 - 6)^2 = 8.6436 where the history has (2 * 1.02 - 4)^2 = 3.8416
-    with pytest.raises(ValueError, match="step 1: the graph's loss is 8.6436, the history's 3.8416"):
+    with pytest.raises(ValueError,
+                       match="step 1: the graph's loss is 8.6436, the history's 3.8416"):
         draw.training_html([graphs[0], other_sample] + graphs[2:],
                            lecture_history, learning_rate=lecture.LEARNING_RATE)
     with pytest.raises(ValueError, match="at least one step"):

@@ -83,10 +83,11 @@ def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     x, y, w = lecture.EXAMPLE_FIRST_NOTE
     linear = lecture.linear_regression(x, y, w)  # one graph, drawn in each of its three views
-    graphs: list[tuple[str, Graph, View]] = [
-        ("lecture_chain_rule", draw.chain_rule_graph(lecture.chain_rule()), "backward"),
-        ("lecture_xy_node", lecture.multiply_node(), "local"),
-    ] + [(f"lecture_graph_{view}", linear, view) for view in VIEWS]
+    graphs: list[tuple[str, Graph, View]] = [(f"lecture_graph_{view}", linear, view)
+                                             for view in VIEWS]
+    graphs.insert(0, ("lecture_chain_rule", draw.chain_rule_graph(lecture.chain_rule()),
+                      "backward"))
+    graphs.insert(1, ("lecture_xy_node", lecture.multiply_node(), "local"))
     written = [draw.write_graph(graph, folder / f"{stem}.dot", view)
                for stem, graph, view in graphs]
     written.append(write_text_atomic(folder / "lecture_jaxpr.txt",
