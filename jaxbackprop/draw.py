@@ -299,6 +299,8 @@ def render(dot: str, fmt: ImageFormat, *, renderer: str | None = None, dpi: int 
     except OSError as error:
         raise RendererNotFoundError(f"cannot run the renderer {exe!r} ({error}): "
                                     f"install one with `{INSTALL_HINT}`") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{Path(exe).name} -T{fmt} took more than {timeout:g} s") from None
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RuntimeError(f"{Path(exe).name} -T{fmt} failed (exit {done.returncode}): "

@@ -129,7 +129,7 @@ class Graph:
             from jaxbackprop import draw
 
             return draw.html(self, embed=True)
-        except (ImportError, RuntimeError, ValueError) as error:
+        except Exception as error:  # a display hook shows the table and why, never raises
             return (f"<pre>{html_escape.escape(self.table())}</pre>"
                     f"<p><i>{html_escape.escape(str(error))}</i></p>")
 
@@ -139,7 +139,7 @@ class Graph:
             from jaxbackprop import draw
 
             return draw.svg(self)
-        except (ImportError, RuntimeError, ValueError):
+        except Exception:  # a display hook never raises: Jupyter shows the text instead
             return None
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:

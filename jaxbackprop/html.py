@@ -162,7 +162,7 @@ h1 { font-size: 1.2em; margin: 0 0 .5em; }
 #step-text { font-size: 1.15em; min-height: 2.6em; background: #fff7ea;
   border-left: 4px solid #e67e22; padding: .4em .7em; font-variant-numeric: tabular-nums; }
 .figure { overflow: auto; max-width: 100%; }
-.figure svg { height: auto; }  /* its own size: a wide graph scrolls, its text stays legible */
+.figure svg { height: auto; }  /* fit() sizes it: shrunk to fit, never below 70% (it scrolls) */
 .figure[hidden] { display: none; }
 g[data-state="pending"] { opacity: .25; }
 g[data-state="notneeded"] text { fill: #8c8c8c; }
@@ -281,6 +281,17 @@ _JS = r"""
     slider.value = String(k);
     drawChart(k);
   }
+  function fit() {  // shrink a wide figure to the page, but not below 70%: then it scrolls
+    var room = document.getElementById("stepper").clientWidth;
+    figures.forEach(function (fig) {
+      var svg = fig.querySelector("svg");
+      if (!svg.hasAttribute("data-width")) {
+        svg.setAttribute("data-width", String(svg.width.baseVal.value));
+      }
+      var natural = parseFloat(svg.getAttribute("data-width"));
+      svg.style.width = (natural * Math.max(0.7, Math.min(1, room / natural))) + "px";
+    });
+  }
   function go(to) { k = Math.max(0, Math.min(steps.length - 1, to)); render(); }
   function stop() {
     if (timer !== null) { clearInterval(timer); timer = null; }
@@ -313,6 +324,8 @@ _JS = r"""
     var action = keys[event.key];
     if (action) { event.preventDefault(); actions[action](); }
   });
+  window.addEventListener("resize", fit);
+  fit();
   render();
 })();
 """

@@ -239,3 +239,21 @@ def test_the_notebook_output_steps_inside_its_frame(browser, tmp_path: Path) -> 
     finally:
         browser.switch_to.default_content()
     assert_no_page_errors(browser)
+
+
+def test_the_largest_page_allowed_still_answers_at_once(browser, tmp_path: Path) -> None:
+    def chain(x):
+        for _ in range(draw.MAX_OPERATIONS // 2):
+            x = jbnp.sin(x) * 1.01
+        return x
+
+    graph = tape.walkthrough(chain, 0.5)
+    assert len(graph.operations) == draw.MAX_OPERATIONS
+    path = draw.write_graph(graph, tmp_path / "largest.html")
+    steps = steps_of(path.read_text())
+    open_page(browser, path)
+    press(browser, Keys.END)  # renders every step's changes in one go
+    assert text(browser, "counter") == f"step {len(steps)} of {len(steps)}"
+    press(browser, Keys.ARROW_LEFT)
+    assert text(browser, "step-text") == steps[-2]["text"]
+    assert_no_page_errors(browser)
