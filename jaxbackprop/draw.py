@@ -648,8 +648,8 @@ def html(graph: Graph, *, title: str | None = None, embed: bool = False) -> str:
     _, full = _stepper_layout(graph)
     heading = title or f"Backpropagation through {graph.output}, step by step"
     forward_svg, backward_svg = _stepper_svgs(graph, full)
-    figures = [_html.Figure(forward_svg, "f-", ("forward", "local")),
-               _html.Figure(backward_svg, "b-", ("backward",))]
+    figures = [_html.Picture(forward_svg, "f-", ("forward", "local")),
+               _html.Picture(backward_svg, "b-", ("backward",))]
     page = _html.page(heading, _PHASES, figures, initial, states, steps,
                       summary=graph.table("backward"))
     return _html.embedded(page, title=heading) if embed else page
@@ -726,7 +726,7 @@ def training_html(graphs: Sequence[Graph], history: Any, *, learning_rate: float
         steps.append(_html.Step(text, "update", labels=labels,
                                 extra={"loss": _number(loss) if np.isfinite(loss) else None}))
     svg_text = render(_dot(first, "backward", full, "", True, id_prefix="t-"), "svg")
-    figure = _html.Figure(svg_text.decode("utf-8"), "t-", ("update",))
+    figure = _html.Picture(svg_text.decode("utf-8"), "t-", ("update",))
     return _html.page(title, (("update", "each update: sample, graph, gradient, new w"),),
                       [figure], {}, {}, steps, chart=True)
 

@@ -41,7 +41,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Figure:
+class Picture:
     """An SVG whose elements carry ids ``<prefix><element id>``, shown in ``phases``."""
 
     svg: str
@@ -70,7 +70,7 @@ def _json(value: Any) -> str:
     return text.replace("</", "<\\/")
 
 
-def page(title: str, phases: Sequence[tuple[str, str]], figures: Sequence[Figure],
+def page(title: str, phases: Sequence[tuple[str, str]], figures: Sequence[Picture],
          initial_labels: dict[str, list[str]], initial_states: dict[str, str],
          steps: Sequence[Step], *, chart: bool = False, summary: str = "") -> str:
     """The whole page as text.

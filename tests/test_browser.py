@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_html import assert_self_contained, steps_of
 
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import draw, lecture, tape, train
 from jaxbackprop.cli import figures
 from jaxbackprop.model import loss
-from tests.test_html import assert_self_contained, steps_of
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
                                 "(pip install selenium)")
