@@ -6,10 +6,12 @@ adjoints -2, the local partials 2s=-2, 1, x=1) or from ``jax.grad``.
 
 from __future__ import annotations
 
+import ast
 import base64
 import html
 import re
 import struct
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -312,3 +314,31 @@ def test_figures_and_graphs_show_inline_in_a_fresh_kernel() -> None:
     assert graph.data["text/html"].startswith("<iframe srcdoc=")
     assert "dL/dw = -2" in svg_texts(graph.data["image/svg+xml"])
     assert graph.data["text/plain"].startswith("Graph(6 values: w, x, y, y_hat, s, L;")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The jaxbackprop modules a file imports at run time (``if TYPE_CHECKING:`` left out),
+    anywhere in it (also inside functions)."""
+    tree = ast.parse(path.read_text())
+    skipped = {id(node) for guard in ast.walk(tree) if isinstance(guard, ast.If)
+               and ast.unparse(guard.test) == "TYPE_CHECKING" for node in ast.walk(guard)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
+    return {name for name in found if name.startswith("jaxbackprop")}
+
+
+def test_draw_takes_results_it_imports_no_training_no_model_and_no_circle() -> None:
+    """draw draws what it is given: it imports neither the trainers, the lecture, the
+    model nor jaxpr; and jaxpr does not import draw (the draw <-> jaxpr circle is gone)."""
+    package = Path(draw.__file__).parent
+    drawing = imported_modules(package / "draw.py") | imported_modules(package / "html.py")
+    for module in ("train", "lecture", "model", "jaxpr", "cli"):
+        assert not any(name.startswith(f"jaxbackprop.{module}") for name in drawing), drawing
+    assert not any("draw" in name for name in imported_modules(package / "jaxpr.py"))
+    assert "jaxbackprop.draw" in imported_modules(package / "cli" / "figures.py")
