@@ -162,12 +162,13 @@ def format_number(value: Any, digits: int = 4) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A value for a picture's label: scalars as the lecture prints them, arrays of more
-    than six elements by their shape (``array(3, 4)``)."""
+    """A value for a picture's label, on one line: scalars as the lecture prints them,
+    small arrays in full (``[[0., 1.], [2., 3.]]``), arrays of more than six elements by
+    their shape (``array(3, 4)``)."""
     array = np.asarray(value) if value is not None else None
     if array is not None and array.size > LARGEST_SHOWN:
         return f"array{array.shape}"
-    return format_number(value)
+    return format_number(value).replace("\n", "")
 
 
 def partial_label(edge: LocalGradient) -> str:

@@ -101,3 +101,11 @@ def test_repr_is_short_and_the_table_is_the_pretty_text() -> None:
     printer = Printer()
     g._repr_pretty_(printer, False)
     assert printer.out == repr(g) + "\n" + g.table()
+
+
+def test_format_value_is_one_line_and_large_arrays_are_their_shape() -> None:
+    from jaxbackprop.graph import format_value
+
+    assert format_value(np.arange(4.0).reshape(2, 2)) == "[[0., 1.], [2., 3.]]"
+    assert format_value(np.zeros((3, 4))) == "array(3, 4)"
+    assert format_value(-2.0) == "-2"
