@@ -29,7 +29,8 @@ pytree, a list of ``(W, b)`` pairs, so optax updates them as they are. The data 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -123,42 +124,60 @@ def init(key: jax.Array, sizes: Sequence[int]) -> Params:
                          f"got {sizes!r}")
     keys = jax.random.split(key, len(sizes) - 1)
     return [(jax.random.normal(k, (n_in, n_out)) / math.sqrt(n_in), jnp.zeros(n_out))
-            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])]
+            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)]
 
 
-def apply(params: Params, x: ArrayLike) -> Any:
-    """The network's logits: ``tanh`` hidden layers, a linear last layer.
+def layer(w: ArrayLike, b: ArrayLike, h: ArrayLike) -> Any:
+    """One hidden layer, ``tanh(h W + b)``."""
+    return jbnp.tanh(jbnp.matmul(h, w) + b)
+
+
+def apply(params: Params, x: ArrayLike, *, hidden: Callable[..., Any] = layer) -> Any:
+    """The network's logits: ``hidden`` layers (:func:`layer`), then a linear last layer.
 
     ``x`` has shape ``(n_0,)`` or ``(points, n_0)``; the result drops the last layer's
     axis when it has one unit (one logit per point). Inputs whose sizes do not fit the
     layers raise the tape's :class:`~jaxbackprop.tape.ShapeError`, which names both
-    shapes, on either engine.
+    shapes, on either engine. ``hidden`` replaces :func:`layer`, for example by
+    ``jax.checkpoint(layer)`` (recompute each layer in the backward pass).
     """
     h = x
-    for k, (w, b) in enumerate(params):
-        h = jbnp.matmul(h, w) + b
-        if k < len(params) - 1:
-            h = jbnp.tanh(h)
-    shape = np.shape(h)
-    return jbnp.reshape(h, shape[:-1]) if shape[-1] == 1 else h
+    for w, b in params[:-1]:
+        h = hidden(w, b, h)
+    w, b = params[-1]
+    z = jbnp.matmul(h, w) + b
+    shape = np.shape(z)
+    return jbnp.reshape(z, shape[:-1]) if shape[-1] == 1 else z
 
 
-def loss(params: Params, x: ArrayLike, y: ArrayLike) -> Any:
-    """The mean logistic loss of the logits ``z = apply(params, x)`` for labels ``y`` in {0, 1}.
+def logistic_loss(z: ArrayLike, y: ArrayLike) -> Any:
+    """The mean logistic loss of logits ``z`` for labels ``y`` in {0, 1}.
 
     ``max(z, 0) - z y + log(1 + exp(-|z|))`` equals ``-y log p - (1 - y) log(1 - p)``
     with ``p = sigmoid(z)``, without overflowing for large ``|z|``. Its gradient in ``z``
     is ``(p - y) / points``.
 
     Raises:
-      ShapeError: ``y``'s shape is not the logits' (a ``(points, 1)`` column would
-        otherwise broadcast against ``(points,)`` into a wrong, square loss).
+      ShapeError: ``y``'s shape is not ``z``'s (a ``(points, 1)`` column would otherwise
+        broadcast against ``(points,)`` into a wrong, square loss).
     """
-    z = apply(params, x)
     if np.shape(y) != np.shape(z):
-        raise ShapeError(f"loss: the labels y must have the logits' shape {np.shape(z)} "
-                         f"(x has shape {np.shape(x)}), got {np.shape(y)}")
+        raise ShapeError(f"the labels y must have the logits' shape {np.shape(z)}, "
+                         f"got {np.shape(y)}")
     return jbnp.mean(jbnp.relu(z) - z * y + jbnp.log(1.0 + jbnp.exp(-jbnp.abs(z))))
+
+
+def loss(params: Params, x: ArrayLike, y: ArrayLike) -> Any:
+    """:func:`logistic_loss` of the network's logits ``apply(params, x)`` for labels ``y``.
+
+    >>> import jax
+    >>> x, y = two_moons(4)
+    >>> params = [(jax.numpy.zeros((2, 3)), jax.numpy.zeros(3)), (jax.numpy.zeros((3, 1)),
+    ...                                                             jax.numpy.zeros(1))]
+    >>> print(f"{float(loss(params, x, y)):.6f}")  # log 2: every p = 1/2
+    0.693147
+    """
+    return logistic_loss(apply(params, x), y)
 
 
 def accuracy(params: Params, x: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -167,4 +186,5 @@ def accuracy(params: Params, x: ArrayLike, y: ArrayLike) -> jax.Array:
     return jnp.mean((jnp.asarray(z) > 0) == (jnp.asarray(y) > 0.5))
 
 
-__all__ = ["Params", "two_moons", "spirals", "init", "apply", "loss", "accuracy"]
+__all__ = ["Params", "two_moons", "spirals", "init", "layer", "apply", "logistic_loss", "loss",
+           "accuracy"]
