@@ -20,8 +20,7 @@ from jax.test_util import check_vjp
 
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import tape
-from jaxbackprop.tape.core import recording
-from jaxbackprop.tape.primitives import FUNCTIONS, PRIMITIVES, unbroadcast
+from jaxbackprop.tape.core import FUNCTIONS, PRIMITIVES, recording, scatter, unbroadcast
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def recorded_primitives(f: Callable[..., Any], *args: Any) -> set[str]:
     """The names of the primitives that ``f(*args)`` records on a tape."""
     with recording() as t:
         f(*[t.new_var(a) for a in args])
-    return {p.name for p in t.primitives}
+    return {eqn.primitive.name for eqn in t.equations}
 
 
 def assert_close(actual: Any, expected: Any, rtol: float) -> None:
@@ -105,6 +104,13 @@ CASES: list[tuple[str, Callable[..., Any], tuple[tuple[tuple[int, ...], str], ..
     ("matmul", jbnp.matmul, (((4,), ANY), ((4, 2), ANY))),
     ("matmul", jbnp.matmul, (((3, 4), ANY), ((4,), ANY))),
     ("matmul", lambda a, b: a @ b, (((4,), ANY), ((4,), ANY))),
+    ("getitem", lambda a: a[1], (((3, 4), ANY),)),
+    ("getitem", lambda a: a[:, 0], (((3, 4), ANY),)),
+    ("getitem", lambda a: a[-1, 1:3], (((3, 4), ANY),)),
+    ("getitem", lambda a: a[::2, 1], (((3, 4), ANY),)),
+    ("getitem", lambda a: a[1:, :, 2], (((2, 3, 4), ANY),)),
+    ("scatter", lambda a: scatter(a, (slice(1, 3),), (5, 4)), (((2, 4), ANY),)),
+    ("scatter", lambda a: scatter(a, (1, slice(None)), (3, 4)), (((4,), ANY),)),
 ]
 
 

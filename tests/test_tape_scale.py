@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 from jaxbackprop import tape
-from jaxbackprop.tape.core import backward, recording
+from jaxbackprop.tape.core import backward_pass, recording
 
 RATE = 1.0000001
 
@@ -97,10 +97,10 @@ def test_backward_drops_each_cotangent_once_passed_on() -> None:
     with recording() as t:
         x = t.new_var(1.0)
         y = chain(n)(x)
-    kept = backward(t, y.index, 1.0, keep_intermediate=True)
+    kept = backward_pass(t, y.index, 1.0, keep_intermediate=True)
     # Variable j is x * RATE**j, so d y / d v_j = RATE**(n - j).
     assert kept == pytest.approx([RATE ** (n - j) for j in range(n + 1)], rel=1e-12)
-    dropped = backward(t, y.index, 1.0)
+    dropped = backward_pass(t, y.index, 1.0)
     assert dropped[0] == kept[0]  # the input's cotangent, the one a gradient needs
     assert dropped[1:] == [None] * n
 
