@@ -146,18 +146,17 @@ def tape_residuals(tape: Tape) -> list[list[Any]]:
     variable is an earlier output (the same array, kept once), so each equation adds its
     output, plus any constant it made on the way (``1.0 + ...`` keeps the 1.0).
     """
-    equations = tape.equations
-    seen = {id(value) for eq in equations  # the arguments: the caller holds them anyway
+    seen = {id(value) for eq in tape.equations  # the arguments: the caller holds them anyway
             for parent, value in zip(eq.parents, eq.inputs, strict=True)
-            if 0 <= parent < tape.num_inputs}
+            if parent is not None and parent < tape.num_inputs}
     rows = []
-    for eq in equations:
+    for i, eq in enumerate(tape.equations):
         added = 0
         for value in (*eq.inputs, eq.out):
             if id(value) not in seen:
                 seen.add(id(value))
                 added += np.asarray(value).nbytes
-        rows.append([eq.index, eq.primitive.name,
+        rows.append([tape.num_inputs + i, eq.primitive.name,
                      " ".join(str(np.shape(v)) for v in eq.inputs), str(np.shape(eq.out)), added])
     return rows
 
