@@ -51,6 +51,17 @@ def layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+class StepDivergence(DivergenceError):
+    """The trainers' :class:`DivergenceError` for full-batch training: ``epoch`` is the
+    step (one step is one pass over the data), ``sample`` 0 (the one batch)."""
+
+    def __init__(self, step: int, loss: float, learning_rate: float,
+                 history: TrainHistory) -> None:
+        super().__init__(step, 0, loss, 0.0, 0.0, learning_rate, history)
+        self.args = (f"training diverged: the loss became {loss} at step {step} (full batch) "
+                     f"with learning_rate={learning_rate:g}; try a smaller learning rate",)
+
+
 def gradient_gap(a: Any, b: Any) -> float:
     """``max|a - b| / max|b|`` over all parameters: the difference relative to the size of
     the gradient ``b``. (Per array it would be ill-conditioned: a bias's gradient is a sum
@@ -67,7 +78,7 @@ def train(params: mlp.Params, x: np.ndarray, y: np.ndarray, *, optimizer: str,
 
     At every step the other engine's gradient at the same parameters is computed by a
     separate compiled function and compared. A non-finite loss raises the trainers'
-    :class:`DivergenceError` at that step (``epoch`` = step; the one batch is sample 0).
+    :class:`DivergenceError` (:class:`StepDivergence`), naming the step.
     """
     other = "jax" if engine == "tape" else "tape"
     value_and_grad = jax.jit(ENGINES[engine](mlp.loss))
@@ -87,8 +98,8 @@ def train(params: mlp.Params, x: np.ndarray, y: np.ndarray, *, optimizer: str,
         history["loss"].append(float(value))
         if not np.isfinite(history["loss"][-1]):
             losses = np.asarray(history["loss"], np.float32)[:, None]
-            raise DivergenceError(step, 0, history["loss"][-1], x, y, learning_rate,
-                                  TrainHistory(losses, None, losses[:, -1], None))
+            raise StepDivergence(step, history["loss"][-1], learning_rate,
+                                 TrainHistory(losses, None, losses[:, -1], None))
         _, other_grads = reference(params, x, y)
         tape_grads, jax_grads = (grads, other_grads) if engine == "tape" else (other_grads, grads)
         history["gap"].append(gradient_gap(tape_grads, jax_grads))
