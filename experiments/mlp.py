@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -109,7 +108,10 @@ def train(params: mlp.Params, x: np.ndarray, y: np.ndarray, *, optimizer: str,
 
 
 def best_time(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> float:
-    """The median of ``repeats`` timed calls, after one untimed call (compilation, caches)."""
+    """The fastest of ``repeats`` timed calls, after one untimed call (compilation, caches).
+
+    The fastest, not the median: on a shared machine the slower calls time the neighbours.
+    """
     if warm_up:
         jax.block_until_ready(fn())
     times = []
@@ -117,7 +119,7 @@ def best_time(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> floa
         start = time.perf_counter()
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def micrograd_gradient(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...],
