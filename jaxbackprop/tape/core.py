@@ -312,6 +312,10 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
                 "it (kept in a global or a closure after its grad/vjp call returned); "
                 "pass values in as arguments instead.")
     out = bind(primitive, *inputs, **params)
+    if type(out) is not float and _is_complex(primal(out)):
+        raise TypeError(f"tape primitive {primitive.name!r}: a complex value; the tape "
+                        "differentiates real functions only (use jax.grad/jax.vjp for complex "
+                        "numbers)")
     tape.equations.append(Equation(primitive, parents, inputs, out, params))
     return Var(out, tape, tape.num_vars - 1)
 
@@ -404,6 +408,10 @@ def unbroadcast(ct: Any, like: Any) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(target) if n == 1 and have[lead + i] != 1)
     return reshape(sum(ct, axis=axes), target)
+
+
+def _is_complex(x: Any) -> bool:
+    return type(x) is complex or getattr(getattr(x, "dtype", None), "kind", None) == "c"
 
 
 def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception) -> Exception:

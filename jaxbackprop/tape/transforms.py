@@ -247,9 +247,10 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
         check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
         if shape(p) != shape(t):
             raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")
-        if jnp.result_type(p) != jnp.result_type(t):
-            raise TypeError(f"{who}: tangent {i} has dtype {jnp.result_type(t)}, its primal "
-                            f"{jnp.result_type(p)}; they must be equal")
+        p_dtype, t_dtype = getattr(p, "dtype", None), getattr(t, "dtype", None)
+        if p_dtype is not None and t_dtype is not None and p_dtype != t_dtype:
+            raise TypeError(f"{who}: tangent {i} has dtype {t_dtype}, its primal {p_dtype}; "
+                            "they must be equal")
     tangents_out = push_forward(tape, list(t_leaves))
     outs, out_dots = [], []
     for leaf in out_leaves:
