@@ -122,9 +122,16 @@ def init(key: jax.Array, sizes: Sequence[int]) -> Params:
     if len(sizes) < 2 or not all(type(n) is int and n > 0 for n in sizes):
         raise ValueError(f"sizes must be two or more positive integers (inputs, ..., outputs), "
                          f"got {sizes!r}")
-    keys = jax.random.split(key, len(sizes) - 1)
-    return [(jax.random.normal(k, (n_in, n_out)) / math.sqrt(n_in), jnp.zeros(n_out))
-            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)]
+    shapes = list(zip(sizes[:-1], sizes[1:], strict=False))
+    # One draw for all the weights, cut into layers on the host: a draw per layer would
+    # compile a sampler per shape, which costs more than the whole draw.
+    draws = np.asarray(jax.random.normal(key, (sum(a * b for a, b in shapes),)))
+    params, start = [], 0
+    for n_in, n_out in shapes:
+        w = draws[start:start + n_in * n_out].reshape(n_in, n_out) / np.float32(math.sqrt(n_in))
+        params.append((jnp.asarray(w), jnp.asarray(np.zeros(n_out, w.dtype))))
+        start += n_in * n_out
+    return params
 
 
 def layer(w: ArrayLike, b: ArrayLike, h: ArrayLike) -> Any:
