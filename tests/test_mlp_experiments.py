@@ -184,6 +184,19 @@ def test_mlp_divergence_names_the_step(modules: Any) -> None:
     assert f"at step {step} " in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_mlp_timing_skips_micrograd_with_a_line_when_missing(modules: Any, monkeypatch: Any,
+                                                            capsys: Any) -> None:
+    experiment = modules("mlp")
+    monkeypatch.setattr(experiment.importlib.util, "find_spec",
+                        lambda name: None if name == "micrograd" else object())
+    x, y = mlp.two_moons(8)
+    params = mlp.init(jax.random.key(0), (2, 3, 1))
+    rows = experiment.timings(params, x, y, (2, 3, 1), repeats=1, seed=0)
+    assert [row[0] for row in rows] == ["eager tape (NumPy arrays)", "jax.jit(tape.grad)",
+                                        "jax.jit(jax.grad)"]
+    assert "micrograd: skipped, it is not installed" in capsys.readouterr().out
+
+
 def test_forward_and_reverse_mode_give_jax_gradient_and_jacobians(modules: Any) -> None:
     modes = modules("modes")
     f, w = modes.lecture_loss(7, seed=1)
