@@ -155,7 +155,8 @@ def test_scripts_have_help_and_one_line_usage_errors(monkeypatch: pytest.MonkeyP
 def test_mlp_engines_agree_at_every_step(quick: Any) -> None:
     out, printed = quick("mlp")
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["agree"] and summary["max_gap"] <= 1e-5
+    assert summary["agree"] and summary["max_gap"] <= 1e-5  # a short run: float32 suffices
+    assert summary["float64_rechecks"] == {}
     rows = (out / "steps.csv").read_text().splitlines()[1:]
     assert len(rows) == summary["steps"] == 40
     gaps = [float(row.split(",")[-1]) for row in rows]
@@ -182,6 +183,14 @@ def test_mlp_divergence_names_the_step(modules: Any) -> None:
     assert len(losses) == step + 1 and np.isfinite(losses[:-1]).all()
     assert not np.isfinite(losses[-1])
     assert f"at step {step} " in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_mlp_float64_recheck_agrees_and_leaves_float32_on(modules: Any) -> None:
+    experiment = modules("mlp")
+    x, y = mlp.spirals(30)
+    params = mlp.init(jax.random.key(2), (2, 8, 8, 1))
+    assert experiment.float64_gap(params, x, y) <= 1e-12
+    assert jnp.ones(1).dtype == jnp.float32  # x64 only inside the check
 
 
 def test_mlp_timing_skips_micrograd_with_a_line_when_missing(modules: Any, monkeypatch: Any,
