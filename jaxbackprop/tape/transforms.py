@@ -16,22 +16,23 @@ not implemented, and a silent conjugate would be wrong).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxbackprop._dtypes import promote_integer
-from jaxbackprop.tape.core import Tape, Var, backward_pass, push_forward, recording, unsupported
 from jaxbackprop.tape.compute import shape
+from jaxbackprop.tape.core import Tape, Var, backward_pass, push_forward, recording, unsupported
 
 Argnums = int | Sequence[int]
 
 
 def check_input(leaf: Any, where: str) -> Any:
     """A real number or array, integers promoted to floating point; anything else refused."""
-    if type(leaf) is Var:
+    if type(leaf) is float or type(leaf) is Var:
         return leaf
     if isinstance(leaf, (bool, int, float, np.ndarray, np.generic)) or hasattr(leaf, "shape"):
         if np.iscomplexobj(leaf) if not hasattr(leaf, "dtype") else jnp.iscomplexobj(leaf):
@@ -92,12 +93,11 @@ def _record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str
                         "(did it forget a return statement?)")
     for leaf in out_leaves:
         value = leaf.value if type(leaf) is Var else leaf
-        if isinstance(value, (str, bytes)) or not hasattr(value, "shape") \
-                and not isinstance(value, (int, float)):
+        if type(value) is float:
+            continue
+        if not (hasattr(value, "shape") or isinstance(value, (int, complex))):
             raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
-        if np.iscomplexobj(value) if not hasattr(value, "dtype") else jnp.iscomplexobj(value):
-            raise TypeError(f"{who}: f returned a complex value; the tape differentiates "
-                            "real functions only (use jax.vjp for complex numbers)")
+        check_input(value, f"{who}: f's output")  # (a complex value is refused)
     return tape, in_vars, leaves, out_leaves, out_tree, aux
 
 
@@ -129,7 +129,7 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise ValueError(f"{who}: the cotangent must have the output's structure "
                              f"{out_tree}, got {bar_tree}")
         seeds: dict[int, Any] = {}
-        for leaf, value, bar in zip(out_leaves, out_values, bars):
+        for leaf, value, bar in zip(out_leaves, out_values, bars, strict=True):
             if shape(bar) != shape(value):
                 raise ValueError(f"{who}: the cotangent must have the output's shape "
                                  f"{shape(value)}, got {shape(bar)}")
@@ -138,8 +138,10 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
         cts: list[Any] = [None] * len(in_vars)
         for index, seed in seeds.items():  # one backward pass per output leaf
             found = backward_pass(tape, index, seed)[:len(in_vars)]
-            cts = [c if g is None else g if c is None else c + g for c, g in zip(cts, found)]
-        grads = [_zeros_like(x) if ct is None else _cast_like(ct, x) for ct, x in zip(cts, leaves)]
+            cts = [c if g is None else g if c is None else c + g
+                   for c, g in zip(cts, found, strict=True)]
+        grads = [_zeros_like(x) if ct is None else _cast_like(ct, x)
+                 for ct, x in zip(cts, leaves, strict=True)]
         return tuple(jax.tree_util.tree_unflatten(in_tree, grads))
 
     out = jax.tree_util.tree_unflatten(out_tree, out_values)
@@ -185,7 +187,7 @@ def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
 
         def f_of_diff_args(*diff_args: Any) -> Any:
             full = list(args)
-            for i, a in zip(nums, diff_args):
+            for i, a in zip(nums, diff_args, strict=True):
                 full[i] = a
             return f(*full, **kwargs)
 
@@ -243,7 +245,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
                          f"{p_tree} and {t_tree}")
     tape, in_vars, leaves, out_leaves, out_tree, aux = _record(f, tuple(primals), who,
                                                                "primal", has_aux)
-    for i, (p, t) in enumerate(zip(leaves, t_leaves)):
+    for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
         check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
         if shape(p) != shape(t):
             raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
 from jaxbackprop.tape.compute import shape
@@ -68,7 +69,7 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     with recording() as tape:
         in_vars = [tape.new_var(check_input(a, f"walkthrough: argument {i}"))
                    for i, a in enumerate(args)]
-        tape.names.update(zip(range(len(args)), arg_names))
+        tape.names.update(zip(range(len(args)), arg_names, strict=True))
         previous = sys.getprofile()
         sys.setprofile(_name_from_locals(tape))
         try:
@@ -102,11 +103,11 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         if cts[index] is None:  # not on a path to the output
             continue
         input_names = tuple(labels[p] if p is not None else format_number(x)
-                            for p, x in zip(eqn.parents, eqn.inputs))
+                            for p, x in zip(eqn.parents, eqn.inputs, strict=True))
         formulas = eqn.primitive.formulas(labels[index], *input_names, **eqn.params)
         partials = local_gradients(eqn) if eqn.primitive.partials else [None] * len(eqn.parents)
         local = tuple(LocalGradient(labels[p], labels[index], formula, partial)
-                      for p, formula, partial in zip(eqn.parents, formulas, partials)
+                      for p, formula, partial in zip(eqn.parents, formulas, partials, strict=True)
                       if p is not None)
         operations.append(Operation(labels[index], eqn.primitive.name, input_names, local))
         values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
