@@ -332,7 +332,7 @@ def test_python_floats_match_jax_jvp(name: str, x64: None) -> None:
                                    rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(programs())
 def test_random_programs_match_jax_jvp(drawn: Drawn) -> None:
     program, args = drawn
@@ -350,7 +350,7 @@ def test_random_programs_pass_check_jvp(drawn: Drawn) -> None:
                   tuple(jnp.asarray(a) for a in args), atol=1e-6, rtol=1e-6)
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(programs(smooth=True))
 def test_the_tapes_gradient_passes_check_grads_in_both_modes(drawn: Drawn) -> None:
     # tape.grad is itself a JAX-transformable function: JAX differentiates it, forwards

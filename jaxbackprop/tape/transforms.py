@@ -112,6 +112,11 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     Raises:
       TypeError: an input or output that is not a real number or array; ``f``
         returning ``None``; ``has_aux`` output that is not a pair.
+
+    Example:
+      >>> out, pullback = vjp(lambda w, x: w * x, 3.0, 2.0)
+      >>> out, pullback(1.0)
+      (6.0, (2.0, 3.0))
     """
     return _vjp(f, primals, "tape.vjp", "primal input", has_aux)
 
@@ -175,6 +180,10 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
     Raises:
       TypeError: ``f``'s output is not a scalar (use :func:`vjp`), or see :func:`vjp`.
       ValueError: ``argnums`` out of range or repeated.
+
+    Example:
+      >>> value_and_grad(lambda w, x, y: (w * x - y) ** 2)(1.0, 1.0, 2.0)  # the lecture
+      (1.0, -2.0)
     """
     return _value_and_grad(f, argnums, has_aux, "tape.value_and_grad")
 
@@ -210,6 +219,10 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
 
     ``argnums`` an int gives one gradient, a tuple a tuple of them; with ``has_aux=True``
     the result is ``(gradient, aux)``. Errors as :func:`value_and_grad`.
+
+    Example:
+      >>> grad(lambda w, x, y: (w * x - y) ** 2, argnums=(0, 1))(1.0, 2.0, 4.0)
+      (-8.0, -4.0)
     """
     value_and_grad_f = _value_and_grad(f, argnums, has_aux, "tape.grad")
 
@@ -233,6 +246,10 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     Raises:
       TypeError: ``primals``/``tangents`` not tuples or lists, or a dtype mismatch.
       ValueError: different structures or shapes.
+
+    Example:
+      >>> jvp(lambda w, x, y: (w * x - y) ** 2, (1.0, 2.0, 4.0), (1.0, 0.0, 0.0))
+      (4.0, -8.0)
     """
     who = "tape.jvp"
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):

@@ -13,6 +13,7 @@ so the model needs to know nothing about tapes.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -24,6 +25,7 @@ from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients, rec
 from jaxbackprop.tape.transforms import check_input, normalize_argnums
 
 _LIBRARIES = sys.stdlib_module_names | {"numpy", "jax", "jaxlib"}
+_TAPE = os.path.dirname(os.path.abspath(__file__))  # the tape's own files
 
 
 def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
@@ -43,7 +45,7 @@ def _name_from_locals(tape: Tape) -> Callable[[FrameType, str, Any], None]:
     def hook(frame: FrameType, event: str, arg: Any) -> None:
         module, code = str(frame.f_globals.get("__name__", "")), frame.f_code
         if (event != "return" or module.split(".")[0] in _LIBRARIES
-                or module.startswith("jaxbackprop.tape") or code.co_name.startswith("<")):
+                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")):
             return
         for label, value in frame.f_locals.items():
             if type(value) is Var and value.tape is tape and not label.startswith("_"):
@@ -60,6 +62,14 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     (default: ``f``'s parameter names). Intermediate values take the names of the local
     variables that hold them in ``f`` and the functions it calls (or of
     :func:`jaxbackprop.tape.name`), else ``v<index>``. ``f`` must return a scalar.
+
+    Example:
+      >>> def f(w, x):
+      ...     y_hat = w * x
+      ...     return y_hat ** 2
+      >>> g = walkthrough(f, 3.0, 2.0)
+      >>> [(v.name, v.value, v.adjoint) for v in g.values]
+      [('w', 3.0, 24.0), ('x', 2.0, 36.0), ('y_hat', 6.0, 12.0), ('v3', 36.0, 1.0)]
     """
     nums = normalize_argnums(argnums, len(args), "walkthrough")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
