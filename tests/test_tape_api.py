@@ -4,7 +4,8 @@ every bad input refused with an error that names it (never a silently wrong numb
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ def x64() -> Iterator[None]:
 
 def assert_trees_close(got: Any, want: Any, rtol: float = 1e-12) -> None:
     assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
-    for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+    for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
         assert np.shape(g) == np.shape(w)
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=rtol, atol=rtol)
 
@@ -90,8 +91,9 @@ def test_jvp_nests_and_composes_with_jax(x64: None) -> None:
 # Indexing, and a small network
 
 
-@pytest.mark.parametrize("key", [1, -1, slice(1, 3), (0, 2), (slice(None), 0), (-1, slice(None, None, 2)),
-                                 (slice(0, 2), slice(1, None))], ids=str)
+@pytest.mark.parametrize("key", [1, -1, slice(1, 3), (0, 2), (slice(None), 0),
+                                 (-1, slice(None, None, 2)), (slice(0, 2), slice(1, None))],
+                         ids=str)
 def test_indexing_matches_jax_vjp(key: Any, x64: None) -> None:
     x = np.arange(1.0, 13.0).reshape(3, 4) / 7.0
     ct_shape = np.shape(x[key])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -64,5 +65,7 @@ def lib(*values: Any) -> Any:
 
 def shape(x: Any) -> tuple[int, ...]:
     """The shape of a number, an array, a tracer or a tape value."""
+    if type(x) is float:
+        return ()
     s = getattr(x, "shape", None)
     return np.shape(x) if s is None else tuple(s)

@@ -13,8 +13,8 @@ one :class:`Equation` ``(primitive, parents, inputs, out, params)`` in execution
    recorded inputs and output;
 3. :func:`backward_pass` walks the equations in reverse (execution order is already a
    topological order: no recursion, no sort, so a million-node chain is fine), and for
-   each one applies the chain rule along every edge (:func:`pullback`): the cotangent
-   times the local gradient, summed back to the input's shape. Cotangents accumulate out
+   each one applies the chain rule along every edge: the cotangent times the local
+   gradient, summed back to the input's shape. Cotangents accumulate out
    of place (``ct[v] = ct[v] + g``), which handles fan-out.
 
 Forward mode walks the same equations forwards (:func:`push_forward`): a tangent times
@@ -33,13 +33,14 @@ from __future__ import annotations
 import math
 import operator
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbackprop.tape.compute import lib, scalar_math, shape
+from jaxbackprop.tape.compute import lib, shape
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,21 +148,21 @@ class Var:
         self.tape = tape
         self.index = index
 
-    def __add__(self, other: Any) -> Any: return add(self, other)  # noqa: E704
-    def __radd__(self, other: Any) -> Any: return add(other, self)  # noqa: E704
-    def __sub__(self, other: Any) -> Any: return subtract(self, other)  # noqa: E704
-    def __rsub__(self, other: Any) -> Any: return subtract(other, self)  # noqa: E704
-    def __mul__(self, other: Any) -> Any: return multiply(self, other)  # noqa: E704
-    def __rmul__(self, other: Any) -> Any: return multiply(other, self)  # noqa: E704
-    def __truediv__(self, other: Any) -> Any: return divide(self, other)  # noqa: E704
-    def __rtruediv__(self, other: Any) -> Any: return divide(other, self)  # noqa: E704
+    def __add__(self, other: Any) -> Any: return bind(add_p, self, other)  # noqa: E704
+    def __radd__(self, other: Any) -> Any: return bind(add_p, other, self)  # noqa: E704
+    def __sub__(self, other: Any) -> Any: return bind(sub_p, self, other)  # noqa: E704
+    def __rsub__(self, other: Any) -> Any: return bind(sub_p, other, self)  # noqa: E704
+    def __mul__(self, other: Any) -> Any: return bind(mul_p, self, other)  # noqa: E704
+    def __rmul__(self, other: Any) -> Any: return bind(mul_p, other, self)  # noqa: E704
+    def __truediv__(self, other: Any) -> Any: return bind(truediv_p, self, other)  # noqa: E704
+    def __rtruediv__(self, other: Any) -> Any: return bind(truediv_p, other, self)  # noqa: E704
     def __pow__(self, other: Any) -> Any: return power(self, other)  # noqa: E704
     def __rpow__(self, other: Any) -> Any: return power(other, self)  # noqa: E704
     def __matmul__(self, other: Any) -> Any: return matmul(self, other)  # noqa: E704
     def __rmatmul__(self, other: Any) -> Any: return matmul(other, self)  # noqa: E704
-    def __neg__(self) -> Any: return negative(self)  # noqa: E704
+    def __neg__(self) -> Any: return bind(neg_p, self)  # noqa: E704
     def __pos__(self) -> Any: return self  # noqa: E704
-    def __abs__(self) -> Any: return abs(self)  # noqa: E704
+    def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
     def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
 
     def sum(self, axis: Axis = None) -> Any:
@@ -211,7 +212,8 @@ class Var:
     def __int__(self) -> int: raise _lost("int()")  # noqa: E704
     def __complex__(self) -> complex: raise _lost("complex()")  # noqa: E704
     def __index__(self) -> int: raise _lost("Using it as an integer (an index, a range)")  # noqa: E704
-    def __array__(self, *args: Any, **kwargs: Any) -> Any: raise _lost("Converting a tape value to an array (numpy.asarray, jax.numpy functions)")  # noqa: E704
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise _lost("Converting a tape value to an array (numpy.asarray, jax.numpy functions)")
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy's hook: ``ndarray * var`` and ``np.exp(var)`` record like our functions."""
@@ -286,11 +288,11 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
     for a in args:
         if type(a) is Var and (tape is None or a.tape.level > tape.level):
             tape = a.tape
-    if tape is not None:
-        return forward_pass(tape, primitive, args, params)
     try:
-        return primitive.impl(*args, **params)
-    except (ValueError, TypeError) as error:
+        if tape is None:
+            return primitive.impl(*args, **params)
+        return forward_pass(tape, primitive, args, params)
+    except (ValueError, TypeError) as error:  # shapes that do not fit: name them
         raise _shape_error(primitive, args, error) from None
 
 
@@ -302,22 +304,30 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
     outer tapes) enters as a constant, and computing with those constants (``bind``
     again) records on their own tape.
     """
-    parents = tuple([a.index if type(a) is Var and a.tape is tape else None for a in args])
-    inputs = tuple([args[k] if p is None else args[k].value for k, p in enumerate(parents)])
+    parents, inputs = [], []
     for a in args:
-        if type(a) is Var and a.tape is not tape and a.tape.level == tape.level:
+        if type(a) is Var and a.tape is tape:
+            parents.append(a.index)
+            inputs.append(a.value)
+        elif type(a) is Var and a.tape.level == tape.level:
             raise RuntimeError(
                 f"tape primitive {primitive.name!r}: its inputs come from two different tapes "
                 "of the same nesting level. A tape value escaped the function that recorded "
                 "it (kept in a global or a closure after its grad/vjp call returned); "
                 "pass values in as arguments instead.")
-    out = bind(primitive, *inputs, **params)
+        else:
+            parents.append(None)
+            inputs.append(a)
+    if tape.level == 1:  # the outermost tape: its values are plain numbers or arrays
+        out = primitive.impl(*inputs, **params)
+    else:  # they may be values of an outer tape: computing with them records there too
+        out = bind(primitive, *inputs, **params)
     if type(out) is not float and _is_complex(primal(out)):
         raise TypeError(f"tape primitive {primitive.name!r}: a complex value; the tape "
                         "differentiates real functions only (use jax.grad/jax.vjp for complex "
                         "numbers)")
-    tape.equations.append(Equation(primitive, parents, inputs, out, params))
-    return Var(out, tape, tape.num_vars - 1)
+    tape.equations.append(Equation(primitive, tuple(parents), tuple(inputs), out, params))
+    return Var(out, tape, tape.num_inputs + len(tape.equations) - 1)
 
 
 def local_gradients(eqn: Equation) -> list[Any]:
@@ -327,45 +337,40 @@ def local_gradients(eqn: Equation) -> list[Any]:
     Elementwise primitives only; a linear primitive's local derivative is its linear map.
     """
     return [None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params)
-            for parent, partial in zip(eqn.parents, eqn.primitive.partials)]
-
-
-def pullback(eqn: Equation, out_bar: Any) -> list[Any]:
-    """The chain rule along each edge into ``eqn``: each variable input's cotangent.
-
-    Elementwise: ``out_bar * d out / d input_k``, summed back to the input's shape
-    (:func:`unbroadcast`). Linear: the transpose of its linear map, applied to ``out_bar``.
-    """
-    prim, inputs, params = eqn.primitive, eqn.inputs, eqn.params
-    if prim.transpose is not None:
-        return [None if parent is None else prim.transpose(k, out_bar, *inputs, **params)
-                for k, parent in enumerate(eqn.parents)]
-    return [None if g is None else unbroadcast(out_bar * g, x)
-            for g, x in zip(local_gradients(eqn), inputs)]
+            for parent, partial in zip(eqn.parents, eqn.primitive.partials, strict=True)]
 
 
 def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
                   keep_intermediate: bool = False) -> list[Any]:
     """Step 3, the backward pass: ``ct[v] = sum over uses of ct[out] * d out / d v``.
 
-    Walks the equations once in reverse; ``None`` marks a variable the output does not
+    Walks the equations once in reverse and applies the chain rule along each edge: an
+    elementwise primitive passes ``out_bar * d out / d input_k`` (its local gradients),
+    summed back to the input's shape (:func:`unbroadcast`); a linear one passes its
+    transpose applied to ``out_bar``. ``None`` marks a variable the output does not
     depend on. An equation's cotangent is complete when the loop reaches it (its uses all
     come later) and is dropped once passed on, unless ``keep_intermediate`` (the
     walkthrough shows every one).
     """
     cts: list[Any] = [None] * tape.num_vars
     cts[out_index] = out_bar
-    for i in range(out_index - tape.num_inputs, -1, -1):  # later equations cannot matter
-        v = tape.num_inputs + i
+    for v in range(out_index, tape.num_inputs - 1, -1):  # later equations cannot matter
         ct = cts[v]
         if ct is None:
             continue
         if not keep_intermediate:
             cts[v] = None
-        eqn = tape.equations[i]
-        for parent, g in zip(eqn.parents, pullback(eqn, ct)):
+        eqn = tape.equations[v - tape.num_inputs]
+        prim, inputs, params = eqn.primitive, eqn.inputs, eqn.params
+        if prim.transpose is None:  # elementwise: out_bar times each local gradient
+            x_bars = [None if g is None else unbroadcast(ct * g, x)
+                      for g, x in zip(local_gradients(eqn), inputs, strict=True)]
+        else:  # linear: the transpose of its linear map, applied to out_bar
+            x_bars = [None if p is None else prim.transpose(k, ct, *inputs, **params)
+                      for k, p in enumerate(eqn.parents)]
+        for parent, x_bar in zip(eqn.parents, x_bars, strict=True):  # fan-out: contributions add up
             if parent is not None:
-                cts[parent] = g if cts[parent] is None else cts[parent] + g
+                cts[parent] = x_bar if cts[parent] is None else cts[parent] + x_bar
     return cts
 
 
@@ -381,9 +386,10 @@ def push_forward(tape: Tape, tangents: list[Any]) -> list[Any]:
         prim, terms = eqn.primitive, []
         if prim.linear is not None:
             terms = [prim.linear(k, tangents[p], *eqn.inputs, **eqn.params)
-                     for k, p in enumerate(eqn.parents) if p is not None and tangents[p] is not None]
+                     for k, p in enumerate(eqn.parents)
+                     if p is not None and tangents[p] is not None]
         elif any(p is not None and tangents[p] is not None for p in eqn.parents):
-            terms = [g * tangents[p] for g, p in zip(local_gradients(eqn), eqn.parents)
+            terms = [g * tangents[p] for g, p in zip(local_gradients(eqn), eqn.parents, strict=True)
                      if p is not None and tangents[p] is not None]
         for term in terms:
             term = term if shape(term) == shape(eqn.out) else broadcast_to(term, shape(eqn.out))
@@ -418,7 +424,8 @@ def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception
     """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
     is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
     else ``error`` itself (a string among the inputs, say)."""
-    if isinstance(error, ShapeError) or not (isinstance(error, ValueError) or "shape" in str(error)):
+    about_shapes = isinstance(error, ValueError) or "shape" in str(error)
+    if isinstance(error, ShapeError) or not about_shapes:
         return error
     shapes = " and ".join(str(np.shape(x)) for x in inputs)
     return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes {shapes} "
@@ -496,7 +503,8 @@ maximum_p = elementwise("maximum", lambda a, b: lib(a, b).maximum(a, b),  # ties
                         lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
                         lambda out, a, b: 0.5 * (1.0 + sign(primal(a) - primal(b))),
                         lambda out, a, b: 0.5 * (1.0 - sign(primal(a) - primal(b))))
-where_p = elementwise("where", lambda a, b, *, condition: lib(condition, a, b).where(condition, a, b),
+where_p = elementwise("where",
+                      lambda a, b, *, condition: lib(condition, a, b).where(condition, a, b),
                       lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
                       lambda out, a, b, *, condition: where(condition, 1.0, 0.0),
                       lambda out, a, b, *, condition: where(condition, 0.0, 1.0))
@@ -718,7 +726,7 @@ def getitem(x: Any, key: Any) -> Any:
     x_shape = shape(x)
     if len(key) > len(x_shape):
         raise IndexError(f"tape indexing: {len(key)} indices for an array of shape {x_shape}")
-    for k, (i, n) in enumerate(zip(key, x_shape)):
+    for k, (i, n) in enumerate(zip(key, x_shape, strict=False)):
         if type(i) is slice:
             if not all(s is None or type(s) is int for s in (i.start, i.stop, i.step)):
                 raise TypeError(f"tape indexing: slice {i} must have integer bounds")

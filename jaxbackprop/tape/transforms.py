@@ -16,22 +16,23 @@ not implemented, and a silent conjugate would be wrong).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxbackprop._dtypes import promote_integer
-from jaxbackprop.tape.core import Tape, Var, backward_pass, push_forward, recording, unsupported
 from jaxbackprop.tape.compute import shape
+from jaxbackprop.tape.core import Tape, Var, backward_pass, push_forward, recording, unsupported
 
 Argnums = int | Sequence[int]
 
 
 def check_input(leaf: Any, where: str) -> Any:
     """A real number or array, integers promoted to floating point; anything else refused."""
-    if type(leaf) is Var:
+    if type(leaf) is float or type(leaf) is Var:
         return leaf
     if isinstance(leaf, (bool, int, float, np.ndarray, np.generic)) or hasattr(leaf, "shape"):
         if np.iscomplexobj(leaf) if not hasattr(leaf, "dtype") else jnp.iscomplexobj(leaf):
@@ -92,12 +93,11 @@ def _record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str
                         "(did it forget a return statement?)")
     for leaf in out_leaves:
         value = leaf.value if type(leaf) is Var else leaf
-        if isinstance(value, (str, bytes)) or not hasattr(value, "shape") \
-                and not isinstance(value, (int, float)):
+        if type(value) is float:
+            continue
+        if not (hasattr(value, "shape") or isinstance(value, (int, complex))):
             raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
-        if np.iscomplexobj(value) if not hasattr(value, "dtype") else jnp.iscomplexobj(value):
-            raise TypeError(f"{who}: f returned a complex value; the tape differentiates "
-                            "real functions only (use jax.vjp for complex numbers)")
+        check_input(value, f"{who}: f's output")  # (a complex value is refused)
     return tape, in_vars, leaves, out_leaves, out_tree, aux
 
 
@@ -112,6 +112,11 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     Raises:
       TypeError: an input or output that is not a real number or array; ``f``
         returning ``None``; ``has_aux`` output that is not a pair.
+
+    Example:
+      >>> out, pullback = vjp(lambda w, x: w * x, 3.0, 2.0)
+      >>> out, pullback(1.0)
+      (6.0, (2.0, 3.0))
     """
     return _vjp(f, primals, "tape.vjp", "primal input", has_aux)
 
@@ -129,7 +134,7 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise ValueError(f"{who}: the cotangent must have the output's structure "
                              f"{out_tree}, got {bar_tree}")
         seeds: dict[int, Any] = {}
-        for leaf, value, bar in zip(out_leaves, out_values, bars):
+        for leaf, value, bar in zip(out_leaves, out_values, bars, strict=True):
             if shape(bar) != shape(value):
                 raise ValueError(f"{who}: the cotangent must have the output's shape "
                                  f"{shape(value)}, got {shape(bar)}")
@@ -138,8 +143,10 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
         cts: list[Any] = [None] * len(in_vars)
         for index, seed in seeds.items():  # one backward pass per output leaf
             found = backward_pass(tape, index, seed)[:len(in_vars)]
-            cts = [c if g is None else g if c is None else c + g for c, g in zip(cts, found)]
-        grads = [_zeros_like(x) if ct is None else _cast_like(ct, x) for ct, x in zip(cts, leaves)]
+            cts = [c if g is None else g if c is None else c + g
+                   for c, g in zip(cts, found, strict=True)]
+        grads = [_zeros_like(x) if ct is None else _cast_like(ct, x)
+                 for ct, x in zip(cts, leaves, strict=True)]
         return tuple(jax.tree_util.tree_unflatten(in_tree, grads))
 
     out = jax.tree_util.tree_unflatten(out_tree, out_values)
@@ -173,6 +180,10 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
     Raises:
       TypeError: ``f``'s output is not a scalar (use :func:`vjp`), or see :func:`vjp`.
       ValueError: ``argnums`` out of range or repeated.
+
+    Example:
+      >>> value_and_grad(lambda w, x, y: (w * x - y) ** 2)(1.0, 1.0, 2.0)  # the lecture
+      (1.0, -2.0)
     """
     return _value_and_grad(f, argnums, has_aux, "tape.value_and_grad")
 
@@ -185,7 +196,7 @@ def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
 
         def f_of_diff_args(*diff_args: Any) -> Any:
             full = list(args)
-            for i, a in zip(nums, diff_args):
+            for i, a in zip(nums, diff_args, strict=True):
                 full[i] = a
             return f(*full, **kwargs)
 
@@ -208,6 +219,10 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
 
     ``argnums`` an int gives one gradient, a tuple a tuple of them; with ``has_aux=True``
     the result is ``(gradient, aux)``. Errors as :func:`value_and_grad`.
+
+    Example:
+      >>> grad(lambda w, x, y: (w * x - y) ** 2, argnums=(0, 1))(1.0, 2.0, 4.0)
+      (-8.0, -4.0)
     """
     value_and_grad_f = _value_and_grad(f, argnums, has_aux, "tape.grad")
 
@@ -231,6 +246,10 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     Raises:
       TypeError: ``primals``/``tangents`` not tuples or lists, or a dtype mismatch.
       ValueError: different structures or shapes.
+
+    Example:
+      >>> jvp(lambda w, x, y: (w * x - y) ** 2, (1.0, 2.0, 4.0), (1.0, 0.0, 0.0))
+      (4.0, -8.0)
     """
     who = "tape.jvp"
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
@@ -243,7 +262,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
                          f"{p_tree} and {t_tree}")
     tape, in_vars, leaves, out_leaves, out_tree, aux = _record(f, tuple(primals), who,
                                                                "primal", has_aux)
-    for i, (p, t) in enumerate(zip(leaves, t_leaves)):
+    for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
         check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
         if shape(p) != shape(t):
             raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")

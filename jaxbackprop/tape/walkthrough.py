@@ -13,9 +13,11 @@ so the model needs to know nothing about tapes.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
+from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
 from jaxbackprop.tape.compute import shape
@@ -23,6 +25,7 @@ from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients, rec
 from jaxbackprop.tape.transforms import check_input, normalize_argnums
 
 _LIBRARIES = sys.stdlib_module_names | {"numpy", "jax", "jaxlib"}
+_TAPE = os.path.dirname(os.path.abspath(__file__))  # the tape's own files
 
 
 def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
@@ -42,7 +45,7 @@ def _name_from_locals(tape: Tape) -> Callable[[FrameType, str, Any], None]:
     def hook(frame: FrameType, event: str, arg: Any) -> None:
         module, code = str(frame.f_globals.get("__name__", "")), frame.f_code
         if (event != "return" or module.split(".")[0] in _LIBRARIES
-                or module.startswith("jaxbackprop.tape") or code.co_name.startswith("<")):
+                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")):
             return
         for label, value in frame.f_locals.items():
             if type(value) is Var and value.tape is tape and not label.startswith("_"):
@@ -59,6 +62,14 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     (default: ``f``'s parameter names). Intermediate values take the names of the local
     variables that hold them in ``f`` and the functions it calls (or of
     :func:`jaxbackprop.tape.name`), else ``v<index>``. ``f`` must return a scalar.
+
+    Example:
+      >>> def f(w, x):
+      ...     y_hat = w * x
+      ...     return y_hat ** 2
+      >>> g = walkthrough(f, 3.0, 2.0)
+      >>> [(v.name, v.value, v.adjoint) for v in g.values]
+      [('w', 3.0, 24.0), ('x', 2.0, 36.0), ('y_hat', 6.0, 12.0), ('v3', 36.0, 1.0)]
     """
     nums = normalize_argnums(argnums, len(args), "walkthrough")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
@@ -68,7 +79,7 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     with recording() as tape:
         in_vars = [tape.new_var(check_input(a, f"walkthrough: argument {i}"))
                    for i, a in enumerate(args)]
-        tape.names.update(zip(range(len(args)), arg_names))
+        tape.names.update(zip(range(len(args)), arg_names, strict=True))
         previous = sys.getprofile()
         sys.setprofile(_name_from_locals(tape))
         try:
@@ -102,11 +113,11 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         if cts[index] is None:  # not on a path to the output
             continue
         input_names = tuple(labels[p] if p is not None else format_number(x)
-                            for p, x in zip(eqn.parents, eqn.inputs))
+                            for p, x in zip(eqn.parents, eqn.inputs, strict=True))
         formulas = eqn.primitive.formulas(labels[index], *input_names, **eqn.params)
         partials = local_gradients(eqn) if eqn.primitive.partials else [None] * len(eqn.parents)
         local = tuple(LocalGradient(labels[p], labels[index], formula, partial)
-                      for p, formula, partial in zip(eqn.parents, formulas, partials)
+                      for p, formula, partial in zip(eqn.parents, formulas, partials, strict=True)
                       if p is not None)
         operations.append(Operation(labels[index], eqn.primitive.name, input_names, local))
         values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
