@@ -245,8 +245,8 @@ def main(args: argparse.Namespace, results: Results) -> int:
     params = mlp.init(jax.random.key(args.seed), sizes)
     print(f"{args.data}: {len(x)} points; MLP {'-'.join(map(str, sizes))} (tanh), "
           f"{sum(a.size for a in jax.tree.leaves(params))} parameters; {args.optimizer}"
-          f"(learning_rate={args.lr:g}), {args.steps} full-batch steps on the {args.engine}'s "
-          "gradients")
+          f"(learning_rate={args.lr:g}), {args.steps} full-batch steps on "
+          + ("the tape's gradients" if args.engine == "tape" else "jax.grad's gradients"))
 
     params, history = train(params, x, y, optimizer=args.optimizer, learning_rate=args.lr,
                             steps=args.steps, engine=args.engine)
