@@ -131,7 +131,7 @@ def _floating_leaf(name: str, leaf: Any) -> Any:
         raise TypeError(f"{name} must hold numbers or floating arrays, got {type(leaf).__name__}")
     if dtype.kind in "iub":
         return np.asarray(leaf, default_float_dtype())
-    if not np.issubdtype(dtype, np.floating):
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):  # bfloat16 too
         raise TypeError(f"{name} must hold real numbers or floating arrays, got dtype {dtype}")
     if isinstance(leaf, float):  # a Python float: JAX's default dtype, like jnp.asarray
         return np.asarray(leaf, default_float_dtype())
@@ -145,11 +145,15 @@ def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
     if not paths:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
     leaves = []
-    for path, leaf in paths:
+    for path, given in paths:
         where = name + jax.tree_util.keystr(path)
-        leaf = _floating_leaf(where, leaf)
+        with np.errstate(over="ignore"):
+            leaf = _floating_leaf(where, given)
         if not np.isfinite(np.asarray(leaf, np.float64)).all():
-            raise ValueError(f"{where} must be finite, got {scalar_text(leaf)}")
+            overflow = np.isfinite(np.asarray(given, np.float64)).all()
+            raise ValueError(f"{where} must be finite" + (
+                f" in the training dtype {np.dtype(leaf.dtype)}, got {scalar_text(given)}, "
+                "which overflows it" if overflow else f", got {scalar_text(given)}"))
         leaves.append(leaf)
     dtype = np.dtype(jax.numpy.result_type(*leaves))
     return jax.tree.unflatten(treedef, leaves), dtype
@@ -314,11 +318,14 @@ def truncated(history: Any, epoch: int, sample: int) -> Any:
                             params=jax.tree.map(lambda p: cut(p, False), history.params))
 
 
-def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
-               learning_rate: Any = None) -> DivergenceError | None:
+def divergence(history: Any, xs: np.ndarray, ys: np.ndarray, learning_rate: Any = None,
+               last_loss: Any = None) -> DivergenceError | None:
     """The error for a :class:`~jaxbackprop.train.TrainHistory` (NumPy arrays) with an inf or NaN loss; ``None`` if it has none.
 
-    ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch.
+    ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch;
+    ``last_loss`` the last step's loss. A history without its steps (``record="epochs"``
+    or ``"final"``) shows its divergence in the losses it keeps (each epoch's last one,
+    or ``last_loss``) or the final parameters.
     """
     rate = None if learning_rate is None else float(np.max(learning_rate))
     if history.losses is not None:
@@ -335,6 +342,7 @@ def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
         return DivergenceError(failure[0], None, float(history.epoch_loss[failure[0]]),
                                history=history, learning_rate=rate)
     final = jax.tree.leaves(history.params)
-    if all(np.isfinite(p).all() for p in final):
+    if all(np.isfinite(p).all() for p in final) and np.isfinite(last_loss).all():
         return None
-    return DivergenceError(None, None, math.nan, history=history, learning_rate=rate)
+    return DivergenceError(None, None, float(np.max(last_loss)), history=history,
+                           learning_rate=rate)

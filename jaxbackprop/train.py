@@ -172,6 +172,15 @@ def trajectory(loss: LossFn, params: Any, xs: ArrayLike, ys: ArrayLike, *,
     >>> round(float(h.epoch_loss[0]), 4), h.losses is None
     (7.3159, True)
     """
+    history, _ = _trajectory(loss, params, xs, ys, optimizer=optimizer, opt_state=opt_state,
+                             epochs=epochs, engine=engine, record=record, unroll=unroll)
+    return history
+
+
+def _trajectory(loss: LossFn, params: Any, xs: Any, ys: Any, *,
+                optimizer: optax.GradientTransformation, opt_state: Any, epochs: int,
+                engine: Engine, record: Record, unroll: int) -> tuple[TrainHistory, Any]:
+    """:func:`trajectory`, and the last step's loss (what ``record="final"`` checks)."""
     step = make_step(loss, optimizer, engine)
     dtype = jnp.result_type(*jax.tree.leaves(params))
     opt_state = optimizer.init(params) if opt_state is None else opt_state
@@ -186,20 +195,23 @@ def trajectory(loss: LossFn, params: Any, xs: ArrayLike, ys: ArrayLike, *,
         return carry, (per_step, None if record == "final" else (carry[2], carry[0]))
 
     start = (params, opt_state, jnp.zeros((), dtype))
-    (params, _, _), (per_step, per_epoch) = jax.lax.scan(epoch_step, start, None, length=epochs)
-    losses, grads = per_step if record == "steps" else (None, None)
+    (params, _, last_loss), (per_step, per_epoch) = jax.lax.scan(epoch_step, start, None,
+                                                                length=epochs)
     if record == "final":
-        return TrainHistory(None, None, None, jax.tree.map(lambda p: jnp.expand_dims(p, 0), params))
-    return TrainHistory(losses, grads, *per_epoch)
+        final = jax.tree.map(lambda p: jnp.expand_dims(p, 0), params)
+        return TrainHistory(None, None, None, final), last_loss
+    losses, grads = per_step if record == "steps" else (None, None)
+    return TrainHistory(losses, grads, *per_epoch), last_loss
 
 
 def _train(w0: Any, learning_rate: Any, xs: Any, ys: Any, *, loss: LossFn,
            optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
-           record: Record) -> TrainHistory:
-    """:func:`trajectory` from ``w0``, the optimizer's injected rate set to ``learning_rate``."""
+           record: Record) -> tuple[TrainHistory, Any]:
+    """:func:`trajectory` from ``w0``, the optimizer's injected rate set to ``learning_rate``;
+    and the last step's loss."""
     opt_state = init_opt_state(optimizer, w0, learning_rate)
-    return trajectory(loss, w0, xs, ys, optimizer=optimizer, opt_state=opt_state, epochs=epochs,
-                      engine=engine, record=record)
+    return _trajectory(loss, w0, xs, ys, optimizer=optimizer, opt_state=opt_state, epochs=epochs,
+                       engine=engine, record=record, unroll=UNROLL)
 
 
 _SETTINGS = ("loss", "optimizer", "epochs", "engine", "record")  # static: one program each
@@ -207,9 +219,15 @@ _train_jit = jax.jit(_train, static_argnames=_SETTINGS)
 
 
 @functools.partial(jax.jit, static_argnames=_SETTINGS)
-def _sweep(w0s: Any, rates: Any, xs: Any, ys: Any, **settings: Any) -> TrainHistory:
-    """:func:`_train` ``jax.vmap``-ed over the runs (``w0s`` and ``rates`` along axis 0)."""
-    return jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings))(w0s, rates)
+def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
+                  optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
+                  record: Record) -> TrainHistory:
+    """The compiled sweep: :func:`trajectory` ``jax.vmap``-ed over the runs, ``w0s`` and
+    ``rates`` (or ``None``: the optimizer's own rate) along axis 0, each run's injected
+    learning rate set to its rate. Partitioned as its inputs are placed
+    (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+    settings = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine, record=record)
+    return jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[0])(w0s, rates)
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,9 +373,9 @@ def train_scan(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     if on_step is not None and record != "steps":
         raise ValueError(f"on_step needs record='steps' in train_scan, got record={record!r}")
     _check_size(problem)
-    history = jax.device_get(_train_jit(problem.w0, problem.learning_rate, problem.xs,
-                                        problem.ys, **problem.settings))
-    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
+    history, last_loss = jax.device_get(_train_jit(problem.w0, problem.learning_rate, problem.xs,
+                                                   problem.ys, **problem.settings))
+    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate, last_loss)
     if on_step is not None:
         stop = history.losses.size if error is None else error.epoch * len(problem.xs) + error.sample
         for index in range(stop):
@@ -387,17 +405,17 @@ def sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     >>> sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=np.array([0.01, 0.02]))
     >>> w, h = sweep(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=sgd)
     >>> w.shape, h.losses.shape, [f"{l:.4f}" for l in h.epoch_loss[:, 0]]
-    ((2,), (2, 10, 3), ['7.3159', '4.3210'])
+    ((2,), (2, 10, 3), ['7.3159', '5.8525'])
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                       epochs=epochs, engine=engine, record=record, runs=True)
     w0s, rates, shape = check.runs_of(problem)
     _check_size(problem, math.prod(shape), jax.tree.map(lambda _: 0.0, problem.w0))
-    history = jax.device_get(_sweep(w0s, rates, problem.xs, problem.ys, **problem.settings))
+    history = jax.device_get(sweep_program(w0s, rates, problem.xs, problem.ys, **problem.settings))
     history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), history)
     return jax.tree.map(lambda p: p[..., -1], history.params), history
 
 
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",
-           "train_per_sample", "train_scan", "sweep", "ENGINES",
+           "train_per_sample", "train_scan", "sweep", "sweep_program", "ENGINES",
            "METHODS", "UNROLL", "Record", "Engine", "LossFn"]
