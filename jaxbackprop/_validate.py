@@ -39,11 +39,13 @@ class DivergenceError(FloatingPointError):
     def __init__(self, epoch: int | None, sample: int | None, loss: float, x: Any = None,
                  y: Any = None, history: Any = None,
                  learning_rate: float | None = None) -> None:
-        where = ("" if epoch is None else f" at epoch {epoch}"
+        where = (" (record='final' keeps no losses: train with record='steps' to see where)"
+                 if epoch is None else f" at epoch {epoch}"
                  + ("" if sample is None else f", sample {sample}"))
         data = "" if x is None else f" (x={scalar_text(x)}, y={scalar_text(y)})"
         rate = "" if learning_rate is None else f" with learning_rate={learning_rate:g}"
-        super().__init__(f"training diverged: the loss became {loss}{where}{data}{rate}; "
+        became = "inf or NaN" if math.isnan(loss) and epoch is None else loss
+        super().__init__(f"training diverged: the loss became {became}{where}{data}{rate}; "
                          "try a smaller learning rate")
         self.epoch, self.sample, self.loss = epoch, sample, loss
         self.x, self.y, self.history, self.learning_rate = x, y, history, learning_rate
@@ -95,10 +97,10 @@ def built_optimizer(optimizer: Any) -> optax.GradientTransformation:
 def injected_rate(opt_state: Any) -> Any:
     """The learning rate an ``optax.inject_hyperparams`` optimizer keeps in its state as a
     number (``None`` for a rate fixed when it was built, or given by a schedule)."""
-    try:
-        return optax.tree_utils.tree_get(opt_state, "learning_rate")
-    except KeyError:  # a schedule: its value and its own state both carry the name
-        return None
+    found = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(opt_state)
+             if jax.tree_util.DictKey("learning_rate") in path]
+    # A schedule keeps its own state under the same name, and recomputes the rate each step.
+    return found[0] if len(found) == 1 else None
 
 
 def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
@@ -224,13 +226,13 @@ def prepare(loss: Any, w0: Any, xs: ArrayLike, ys: ArrayLike, *, optimizer: Any,
                     record=choice("record", record, RECORDS))
     w0, dtype = as_params(w0)
     xs, ys = as_samples(xs, ys, dtype)
-    injected = injected_rate(jax.eval_shape(optimizer.init, w0))
+    injected = injected_rate(optimizer.init(w0))  # for optax.sgd(0.01): no arrays at all
     if learning_rate is not None and injected is None:
         raise TypeError("learning_rate= sets the rate that an optax.inject_hyperparams "
                         "optimizer keeps in its state: pass optimizer=optax.inject_hyperparams("
                         "optax.sgd)(learning_rate=0.01), or give the rate to the optimizer")
     if learning_rate is None and injected is not None:
-        learning_rate = injected_rate(optimizer.init(w0))
+        learning_rate = injected
     rate = None if learning_rate is None else checked_rate(learning_rate, dtype)
     if rate is not None and rate.ndim and not runs:
         raise ValueError(f"learning_rate must be a scalar, got shape {rate.shape}; use sweep() "
@@ -313,19 +315,20 @@ def truncated(history: Any, epoch: int, sample: int) -> Any:
         return a
 
     losses = cut(history.losses, True)
-    return history._replace(losses=losses, grads=jax.tree.map(lambda g: cut(g, True), history.grads),
-                            epoch_loss=losses[:, -1],
+    return history._replace(losses=losses, epoch_loss=losses[:, -1],
+                            grads=jax.tree.map(lambda g: cut(g, True), history.grads),
                             params=jax.tree.map(lambda p: cut(p, False), history.params))
 
 
-def divergence(history: Any, xs: np.ndarray, ys: np.ndarray, learning_rate: Any = None,
-               last_loss: Any = None) -> DivergenceError | None:
-    """The error for a :class:`~jaxbackprop.train.TrainHistory` (NumPy arrays) with an inf or NaN loss; ``None`` if it has none.
+def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
+               learning_rate: Any = None) -> DivergenceError | None:
+    """The error for a diverged training's :class:`~jaxbackprop.train.TrainHistory` (NumPy),
+    at its first inf or NaN loss; ``None`` if its steps are all finite.
 
-    ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch;
-    ``last_loss`` the last step's loss. A history without its steps (``record="epochs"``
-    or ``"final"``) shows its divergence in the losses it keeps (each epoch's last one,
-    or ``last_loss``) or the final parameters.
+    ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch.
+    A history without its steps (``record="epochs"`` or ``"final"``) is taken as diverged
+    (the compiled program says so) and can only say which epoch diverged, or nothing:
+    its error has ``sample`` (and ``epoch``) ``None``.
     """
     rate = None if learning_rate is None else float(np.max(learning_rate))
     if history.losses is not None:
@@ -335,14 +338,8 @@ def divergence(history: Any, xs: np.ndarray, ys: np.ndarray, learning_rate: Any 
         epoch, sample = failure
         return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
                                ys[sample], truncated(history, epoch, sample), rate)
-    if history.epoch_loss is not None:
-        failure = first_non_finite(history.epoch_loss[:, None])
-        if failure is None:
-            return None
+    failure = None if history.epoch_loss is None else first_non_finite(history.epoch_loss[:, None])
+    if failure is not None:
         return DivergenceError(failure[0], None, float(history.epoch_loss[failure[0]]),
                                history=history, learning_rate=rate)
-    final = jax.tree.leaves(history.params)
-    if all(np.isfinite(p).all() for p in final) and np.isfinite(last_loss).all():
-        return None
-    return DivergenceError(None, None, float(np.max(last_loss)), history=history,
-                           learning_rate=rate)
+    return DivergenceError(None, None, math.nan, history=history, learning_rate=rate)

@@ -110,12 +110,12 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     def placed(a: Any) -> jax.Array:
         return _global(np.pad(a, (0, padding), mode="edge") if padding else a, runs)
 
-    history = sweep_program(jax.tree.map(placed, w0s), None if rates is None else placed(rates),
-                            _global(problem.xs, replicated), _global(problem.ys, replicated),
-                            **problem.settings)
+    result = sweep_program(jax.tree.map(placed, w0s), None if rates is None else placed(rates),
+                           _global(problem.xs, replicated), _global(problem.ys, replicated),
+                           **problem.settings)
     if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
-        history = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), history)
-    return jax.tree.map(lambda p: p[..., -1], history.params), history
+        result = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), result)
+    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,7 +166,8 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     samples = len(problem.xs)
     batch_size = check.whole_number("batch_size", batch_size)
     if samples % batch_size:
-        raise ValueError(f"batch_size must divide the number of samples {samples}, got {batch_size}")
+        raise ValueError(f"batch_size must divide the number of samples {samples}, "
+                         f"got {batch_size}")
     if batch_size % devices:
         raise ValueError(f"batch_size must be a multiple of the {devices} devices of the mesh's "
                          f"'data' axis, got {batch_size}")

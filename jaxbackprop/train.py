@@ -172,15 +172,14 @@ def trajectory(loss: LossFn, params: Any, xs: ArrayLike, ys: ArrayLike, *,
     >>> round(float(h.epoch_loss[0]), 4), h.losses is None
     (7.3159, True)
     """
-    history, _ = _trajectory(loss, params, xs, ys, optimizer=optimizer, opt_state=opt_state,
-                             epochs=epochs, engine=engine, record=record, unroll=unroll)
-    return history
+    return _trajectory(loss, params, xs, ys, optimizer=optimizer, opt_state=opt_state,
+                       epochs=epochs, engine=engine, record=record, unroll=unroll)[0]
 
 
 def _trajectory(loss: LossFn, params: Any, xs: Any, ys: Any, *,
                 optimizer: optax.GradientTransformation, opt_state: Any, epochs: int,
-                engine: Engine, record: Record, unroll: int) -> tuple[TrainHistory, Any]:
-    """:func:`trajectory`, and the last step's loss (what ``record="final"`` checks)."""
+                engine: Engine, record: Record, unroll: int) -> tuple[TrainHistory, Any, Any]:
+    """:func:`trajectory`, the final parameters and the last step's loss."""
     step = make_step(loss, optimizer, engine)
     dtype = jnp.result_type(*jax.tree.leaves(params))
     opt_state = optimizer.init(params) if opt_state is None else opt_state
@@ -199,19 +198,24 @@ def _trajectory(loss: LossFn, params: Any, xs: Any, ys: Any, *,
                                                                 length=epochs)
     if record == "final":
         final = jax.tree.map(lambda p: jnp.expand_dims(p, 0), params)
-        return TrainHistory(None, None, None, final), last_loss
+        return TrainHistory(None, None, None, final), params, last_loss
     losses, grads = per_step if record == "steps" else (None, None)
-    return TrainHistory(losses, grads, *per_epoch), last_loss
+    return TrainHistory(losses, grads, *per_epoch), params, last_loss
 
 
 def _train(w0: Any, learning_rate: Any, xs: Any, ys: Any, *, loss: LossFn,
            optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
-           record: Record) -> tuple[TrainHistory, Any]:
-    """:func:`trajectory` from ``w0``, the optimizer's injected rate set to ``learning_rate``;
-    and the last step's loss."""
+           record: Record) -> tuple[Any, TrainHistory, Any]:
+    """:func:`trajectory` from ``w0``, the optimizer's injected rate set to ``learning_rate``:
+    the final parameters, the history, and whether every loss it computed is finite (once
+    a loss is inf or NaN, the ones after it stay so, and so does the last)."""
     opt_state = init_opt_state(optimizer, w0, learning_rate)
-    return _trajectory(loss, w0, xs, ys, optimizer=optimizer, opt_state=opt_state, epochs=epochs,
-                       engine=engine, record=record, unroll=UNROLL)
+    history, final, last_loss = _trajectory(loss, w0, xs, ys, optimizer=optimizer,
+                                            opt_state=opt_state, epochs=epochs, engine=engine,
+                                            record=record, unroll=UNROLL)
+    kept = [last_loss, history.losses, history.epoch_loss, *jax.tree.leaves(final)]
+    finite = jnp.all(jnp.array([jnp.isfinite(a).all() for a in kept if a is not None]))
+    return final, history, finite
 
 
 _SETTINGS = ("loss", "optimizer", "epochs", "engine", "record")  # static: one program each
@@ -221,13 +225,13 @@ _train_jit = jax.jit(_train, static_argnames=_SETTINGS)
 @functools.partial(jax.jit, static_argnames=_SETTINGS)
 def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
                   optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
-                  record: Record) -> TrainHistory:
-    """The compiled sweep: :func:`trajectory` ``jax.vmap``-ed over the runs, ``w0s`` and
-    ``rates`` (or ``None``: the optimizer's own rate) along axis 0, each run's injected
-    learning rate set to its rate. Partitioned as its inputs are placed
-    (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+                  record: Record) -> tuple[Any, TrainHistory]:
+    """The compiled sweep, ``(final params, history)``: :func:`trajectory` ``jax.vmap``-ed
+    over the runs, ``w0s`` and ``rates`` along axis 0, each run's injected learning rate
+    set to its rate (``rates=None``: the optimizer's own rate). Partitioned as its inputs
+    are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
     settings = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine, record=record)
-    return jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[0])(w0s, rates)
+    return jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s, rates)
 
 
 # ---------------------------------------------------------------------------------------
@@ -373,18 +377,22 @@ def train_scan(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     if on_step is not None and record != "steps":
         raise ValueError(f"on_step needs record='steps' in train_scan, got record={record!r}")
     _check_size(problem)
-    history, last_loss = jax.device_get(_train_jit(problem.w0, problem.learning_rate, problem.xs,
-                                                   problem.ys, **problem.settings))
-    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate, last_loss)
+    final, history, finite = _train_jit(problem.w0, problem.learning_rate, problem.xs, problem.ys,
+                                        **problem.settings)
+    if finite and on_step is None:  # the call's one transfer to the host
+        return final, history
+    history = jax.device_get(history)
+    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
     if on_step is not None:
-        stop = history.losses.size if error is None else error.epoch * len(problem.xs) + error.sample
+        samples = len(problem.xs)
+        stop = history.losses.size if error is None else error.epoch * samples + error.sample
         for index in range(stop):
             epoch, i = divmod(index, len(problem.xs))
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)
             on_step(Step(epoch, i, problem.xs[i], problem.ys[i], history.losses[epoch, i], grad))
     if error is not None:
         raise error
-    return jax.tree.map(lambda p: p[-1], history.params), history
+    return final, history
 
 
 def sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
@@ -411,9 +419,10 @@ def sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
                       epochs=epochs, engine=engine, record=record, runs=True)
     w0s, rates, shape = check.runs_of(problem)
     _check_size(problem, math.prod(shape), jax.tree.map(lambda _: 0.0, problem.w0))
-    history = jax.device_get(sweep_program(w0s, rates, problem.xs, problem.ys, **problem.settings))
-    history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), history)
-    return jax.tree.map(lambda p: p[..., -1], history.params), history
+    final, history = sweep_program(w0s, rates, problem.xs, problem.ys, **problem.settings)
+    if len(shape) != 1:  # the runs' shape, from their one axis
+        final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
+    return final, history
 
 
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",

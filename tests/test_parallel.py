@@ -18,11 +18,10 @@ import jax
 import numpy as np
 import optax
 import pytest
+from parallel_worker import RATES, SGD, SWEEP_SGD, XS, YS
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, parallel
-
-from parallel_worker import RATES, SGD, SWEEP_SGD, XS, YS
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 

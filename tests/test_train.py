@@ -3,19 +3,19 @@ divergence and bad input."""
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from lecture_trace import EPOCH_LOSS, GRADS, PREDICTION_BEFORE, at_printed_precision
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, train
 from jaxbackprop.train import DivergenceError, Step, sweep, train_per_sample, train_scan, trajectory
-from lecture_trace import EPOCH_LOSS, GRADS, PREDICTION_BEFORE, at_printed_precision
 
 DATA = (lecture.W0, lecture.X_DATA, lecture.Y_DATA)
 TRAINERS = {"per_sample": train_per_sample, "scan": train_scan}
