@@ -103,6 +103,12 @@ def injected_rate(opt_state: Any) -> Any:
     return found[0] if len(found) == 1 else None
 
 
+def no_rate_to_set() -> TypeError:
+    return TypeError("learning_rate= sets the rate that an optax.inject_hyperparams optimizer "
+                     "keeps in its state: pass optimizer=optax.inject_hyperparams(optax.sgd)("
+                     "learning_rate=0.01), or give the rate to the optimizer")
+
+
 def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
     """``learning_rate`` as an array of ``dtype``, each entry finite and > 0 there."""
     given = np.asarray(learning_rate)
@@ -157,7 +163,9 @@ def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
                 f" in the training dtype {np.dtype(leaf.dtype)}, got {scalar_text(given)}, "
                 "which overflows it" if overflow else f", got {scalar_text(given)}"))
         leaves.append(leaf)
-    dtype = np.dtype(jax.numpy.result_type(*leaves))
+    dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
+    dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
+             else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
     return jax.tree.unflatten(treedef, leaves), dtype
 
 
@@ -226,13 +234,8 @@ def prepare(loss: Any, w0: Any, xs: ArrayLike, ys: ArrayLike, *, optimizer: Any,
                     record=choice("record", record, RECORDS))
     w0, dtype = as_params(w0)
     xs, ys = as_samples(xs, ys, dtype)
-    injected = injected_rate(optimizer.init(w0))  # for optax.sgd(0.01): no arrays at all
-    if learning_rate is not None and injected is None:
-        raise TypeError("learning_rate= sets the rate that an optax.inject_hyperparams "
-                        "optimizer keeps in its state: pass optimizer=optax.inject_hyperparams("
-                        "optax.sgd)(learning_rate=0.01), or give the rate to the optimizer")
-    if learning_rate is None and injected is not None:
-        learning_rate = injected
+    if learning_rate is None:  # the optimizer's own rate, if it keeps one in its state
+        learning_rate = injected_rate(optimizer.init(w0))
     rate = None if learning_rate is None else checked_rate(learning_rate, dtype)
     if rate is not None and rate.ndim and not runs:
         raise ValueError(f"learning_rate must be a scalar, got shape {rate.shape}; use sweep() "

@@ -108,10 +108,12 @@ class Step(NamedTuple):
 def init_opt_state(optimizer: optax.GradientTransformation, params: Any,
                    learning_rate: ArrayLike | None = None) -> Any:
     """``optimizer.init(params)``, with its injected learning rate set to ``learning_rate``
-    when given (``optimizer`` then comes from ``optax.inject_hyperparams``)."""
+    when given (``optimizer`` then comes from ``optax.inject_hyperparams``; else TypeError)."""
     opt_state = optimizer.init(params)
     if learning_rate is None:
         return opt_state
+    if check.injected_rate(opt_state) is None:
+        raise check.no_rate_to_set()
     return optax.tree_utils.tree_set(opt_state, learning_rate=learning_rate)
 
 
