@@ -341,8 +341,9 @@ def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
         epoch, sample = failure
         return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
                                ys[sample], truncated(history, epoch, sample), rate)
-    failure = None if history.epoch_loss is None else first_non_finite(history.epoch_loss[:, None])
-    if failure is not None:
-        return DivergenceError(failure[0], None, float(history.epoch_loss[failure[0]]),
-                               history=history, learning_rate=rate)
+    epoch_loss = history.epoch_loss
+    failure = None if epoch_loss is None else first_non_finite(epoch_loss[:, None])
+    if epoch_loss is not None and failure is not None:
+        return DivergenceError(failure[0], None, float(epoch_loss[failure[0]]), history=history,
+                               learning_rate=rate)
     return DivergenceError(None, None, math.nan, history=history, learning_rate=rate)

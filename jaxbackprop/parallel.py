@@ -54,7 +54,7 @@ from jaxbackprop.train import (
 )
 
 
-def make_mesh(axis: str, devices: Sequence[jax.Device] | None = None) -> Mesh:
+def make_mesh(axis: str, devices: Sequence[Any] | None = None) -> Mesh:
     """A one-axis mesh named ``axis`` over ``devices`` (default: every device of every host)."""
     devices = jax.devices() if devices is None else list(devices)
     return jax.make_mesh((len(devices),), (axis,), (AxisType.Auto,), devices=devices)

@@ -232,7 +232,8 @@ def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
     over the runs, ``w0s`` and ``rates`` along axis 0, each run's injected learning rate
     set to its rate (``rates=None``: the optimizer's own rate). Partitioned as its inputs
     are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
-    settings = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine, record=record)
+    settings: dict[str, Any] = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine,
+                                    record=record)
     return jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s, rates)
 
 
@@ -307,7 +308,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     params_after = [np.full((epochs, *np.shape(p)), np.nan, dtype) for p in leaves]
     history = TrainHistory(losses, jax.tree.unflatten(treedef, grads), losses[:, -1],
                            jax.tree.unflatten(treedef, params_after))
-    settings = dict(loss=loss, optimizer=problem.settings["optimizer"], engine=engine)
+    settings: dict[str, Any] = dict(loss=loss, optimizer=problem.settings["optimizer"],
+                                    engine=engine)
 
     params = jax.tree.map(jnp.asarray, problem.w0)
     opt_state = init_opt_state(settings["optimizer"], params, problem.learning_rate)
@@ -386,8 +388,8 @@ def train_scan(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     history = jax.device_get(history)
     error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
     if on_step is not None:
-        samples = len(problem.xs)
-        stop = history.losses.size if error is None else error.epoch * samples + error.sample
+        failure = check.first_non_finite(history.losses)
+        stop = history.losses.size if failure is None else failure[0] * len(problem.xs) + failure[1]
         for index in range(stop):
             epoch, i = divmod(index, len(problem.xs))
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)

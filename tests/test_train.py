@@ -15,7 +15,14 @@ from lecture_trace import EPOCH_LOSS, GRADS, PREDICTION_BEFORE, at_printed_preci
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, train
-from jaxbackprop.train import DivergenceError, Step, sweep, train_per_sample, train_scan, trajectory
+from jaxbackprop.train import (
+    DivergenceError,
+    Step,
+    sweep,
+    train_per_sample,
+    train_scan,
+    trajectory,
+)
 
 DATA = (lecture.W0, lecture.X_DATA, lecture.Y_DATA)
 TRAINERS = {"per_sample": train_per_sample, "scan": train_scan}
