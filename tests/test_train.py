@@ -562,3 +562,22 @@ def test_train_scan_names_its_methods() -> None:
 def test_mean_loss_of_an_empty_batch_is_an_error() -> None:
     with pytest.raises(ValueError, match="mean_loss: xs and ys are empty"):
         jb.mean_loss(1.0, np.zeros(0), np.zeros(0))
+
+
+def test_the_per_sample_loop_makes_one_transfer_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    transfers: list[int] = []
+    device_get = jax.device_get
+    monkeypatch.setattr(jax, "device_get", lambda tree: transfers.append(1) or device_get(tree))
+    seen: list[Step] = []
+    _, history = train_per_sample(jb.loss, *DATA, optimizer=SGD, on_step=seen.append)
+    assert len(transfers) == len(seen) == 30
+    assert at_printed_precision(history.grads[: len(GRADS)]) == at_printed_precision(GRADS)
+
+
+def test_the_parallel_method_comes_from_affine_sgd() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("jaxbackprop.affine_sgd") is not None:
+        pytest.skip("jaxbackprop.affine_sgd exists: its own tests cover method='parallel'")
+    with pytest.raises(ModuleNotFoundError, match="jaxbackprop.affine_sgd"):
+        train_scan(jb.loss, *DATA, optimizer=SGD, method="parallel")
