@@ -190,3 +190,10 @@ def test_data_parallel_names_the_bad_sample_not_its_batch() -> None:
     with pytest.raises(ValueError, match=r"xs\[2\] must be finite, got nan"):
         data_parallel_train(loss, 1.0, (1.0, 2.0, math.nan, 4.0), (2.0, 4.0, 6.0, 8.0),
                             batch_size=2, optimizer=SGD)
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(parallel, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0
