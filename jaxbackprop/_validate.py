@@ -194,9 +194,8 @@ def as_samples(xs: ArrayLike, ys: ArrayLike, dtype: np.dtype) -> tuple[np.ndarra
     for name, given in (("xs", x), ("ys", y)):
         with np.errstate(over="ignore"):
             values = np.asarray(given, dtype)
-        finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
-        if not finite.all():
-            i = int(np.argmin(finite))
+        if not np.isfinite(values).all():
+            i = int(np.argmin(np.isfinite(values).reshape(len(values), -1).all(axis=1)))
             original = np.asarray(given[i])
             overflow = np.isfinite(original.astype(np.float64)).all()
             raise ValueError(f"{name}[{i}] must be finite" + (
