@@ -16,8 +16,6 @@ import jax
 import numpy as np
 import optax
 from jax.experimental import multihost_utils
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, parallel
@@ -42,11 +40,9 @@ def main() -> None:
     w_ref, sweep_ref = jb.sweep(jb.loss, W0S, lecture.X_DATA, lecture.Y_DATA, optimizer=SWEEP_SGD,
                                 learning_rate=RATES)
     mesh = parallel.make_mesh("data")
-    scalar = jax.ShapeDtypeStruct((), np.float32, sharding=NamedSharding(mesh, P()))
-    batches = jax.ShapeDtypeStruct((4, 16), np.float32,
-                                   sharding=NamedSharding(mesh, P(None, "data")))
+    scalar, batches = (jax.ShapeDtypeStruct(shape, np.float32) for shape in ((), (4, 16)))
     hlo = parallel.data_parallel_program.lower(
-        scalar, None, batches, batches, loss=jb.loss, optimizer=SGD, epochs=3,
+        scalar, None, batches, batches, mesh=mesh, loss=jb.loss, optimizer=SGD, epochs=3,
         engine="jax").compile().as_text()
     report = {
         "devices": jax.device_count(), "processes": jax.process_count(),
