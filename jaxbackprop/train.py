@@ -337,8 +337,9 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
             if on_step is not None:
                 on_step(Step(epoch, i, problem.xs[i], problem.ys[i], value,
                              jax.tree.unflatten(treedef, grad)))
-        for kept, p in zip(params_after, pieces[len(leaves):], strict=True):
-            kept[epoch] = p.reshape(kept.shape[1:])
+            if i == samples - 1:  # the parameters after the epoch
+                for kept, p in zip(params_after, pieces[len(leaves):], strict=True):
+                    kept[epoch] = p.reshape(kept.shape[1:])
     return _kept(history, record)
 
 
