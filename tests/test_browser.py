@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import optax
 import pytest
 from test_html import assert_self_contained, steps_of
 
@@ -179,7 +180,7 @@ def test_the_lectures_graph_steps_in_chromium(browser, tmp_path: Path, shots: Pa
 
 def test_the_lectures_training_steps_in_chromium(browser, tmp_path: Path, shots: Path) -> None:
     _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                        learning_rate=lecture.LEARNING_RATE,
+                                        optimizer=optax.sgd(lecture.LEARNING_RATE),
                                         epochs=lecture.EPOCHS)
     path = figures.write_training_page(tmp_path / "train.html", history)
     page = path.read_text()

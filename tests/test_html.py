@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxbackprop.numpy as jbnp
@@ -48,7 +49,7 @@ def assert_self_contained(page: str) -> None:
 @pytest.fixture(scope="module")
 def lecture_history():
     _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                        learning_rate=lecture.LEARNING_RATE,
+                                        optimizer=optax.sgd(lecture.LEARNING_RATE),
                                         epochs=lecture.EPOCHS)
     return history
 
