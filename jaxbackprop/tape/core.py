@@ -35,7 +35,7 @@ import operator
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -68,7 +68,8 @@ class Primitive:
         return f"Primitive({self.name})"
 
 
-class Equation(NamedTuple):
+@dataclass(slots=True, eq=False)
+class Equation:
     """One recorded call: ``out = primitive(*inputs, **params)``.
 
     ``parents[k]`` is the variable index of input ``k`` on the tape, ``None`` for a
@@ -337,9 +338,10 @@ def local_gradients(eqn: Equation) -> list[Any]:
 
     Elementwise primitives only; a linear primitive's local derivative is its linear map.
     """
-    out, inputs, params = eqn.out, eqn.inputs, eqn.params
-    return [None if parent is None else partial(out, *inputs, **params)
-            for parent, partial in zip(eqn.parents, eqn.primitive.partials)]
+    grads = []
+    for parent, partial in zip(eqn.parents, eqn.primitive.partials):
+        grads.append(None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params))
+    return grads
 
 
 def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
