@@ -35,7 +35,7 @@ import operator
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -68,7 +68,8 @@ class Primitive:
         return f"Primitive({self.name})"
 
 
-class Equation(NamedTuple):
+@dataclass(slots=True, eq=False)
+class Equation:
     """One recorded call: ``out = primitive(*inputs, **params)``.
 
     ``parents[k]`` is the variable index of input ``k`` on the tape, ``None`` for a
@@ -80,6 +81,9 @@ class Equation(NamedTuple):
     inputs: tuple[Any, ...]
     out: Any
     params: dict[str, Any]
+
+
+NO_PARAMS: dict[str, Any] = {}  # the params of every equation that has none (never mutated)
 
 
 class Tape:
@@ -286,12 +290,19 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
     """Apply ``primitive``: record it on the innermost tape among ``args``, or just compute."""
     tape = None
     for a in args:
-        if type(a) is Var and (tape is None or a.tape.level > tape.level):
-            tape = a.tape
+        if type(a) is Var:
+            if tape is None or a.tape.level > tape.level:
+                tape = a.tape
+            elif a.tape.level == tape.level and a.tape is not tape:
+                raise RuntimeError(
+                    f"tape primitive {primitive.name!r}: its inputs come from two different "
+                    "tapes of the same nesting level. A tape value escaped the function that "
+                    "recorded it (kept in a global or a closure after its grad/vjp call "
+                    "returned); pass values in as arguments instead.")
     try:
         if tape is None:
             return primitive.impl(*args, **params)
-        return forward_pass(tape, primitive, args, params)
+        return forward_pass(tape, primitive, args, params or NO_PARAMS)
     except (ValueError, TypeError) as error:  # shapes that do not fit: name them
         raise _shape_error(primitive, args, error) from None
 
@@ -306,18 +317,9 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
     """
     parents, inputs = [], []
     for a in args:
-        if type(a) is Var and a.tape is tape:
-            parents.append(a.index)
-            inputs.append(a.value)
-        elif type(a) is Var and a.tape.level == tape.level:
-            raise RuntimeError(
-                f"tape primitive {primitive.name!r}: its inputs come from two different tapes "
-                "of the same nesting level. A tape value escaped the function that recorded "
-                "it (kept in a global or a closure after its grad/vjp call returned); "
-                "pass values in as arguments instead.")
-        else:
-            parents.append(None)
-            inputs.append(a)
+        ours = type(a) is Var and a.tape is tape
+        parents.append(a.index if ours else None)
+        inputs.append(a.value if ours else a)
     if tape.level == 1:  # the outermost tape: its values are plain numbers or arrays
         out = primitive.impl(*inputs, **params)
     else:  # they may be values of an outer tape: computing with them records there too
@@ -336,8 +338,10 @@ def local_gradients(eqn: Equation) -> list[Any]:
 
     Elementwise primitives only; a linear primitive's local derivative is its linear map.
     """
-    return [None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params)
-            for parent, partial in zip(eqn.parents, eqn.primitive.partials, strict=True)]
+    grads = []  # (one partial per input: impl has already accepted exactly these inputs)
+    for parent, partial in zip(eqn.parents, eqn.primitive.partials, strict=False):
+        grads.append(None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params))
+    return grads
 
 
 def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
@@ -361,16 +365,16 @@ def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
         if not keep_intermediate:
             cts[v] = None
         eqn = tape.equations[v - tape.num_inputs]
-        prim, inputs, params = eqn.primitive, eqn.inputs, eqn.params
-        if prim.transpose is None:  # elementwise: out_bar times each local gradient
-            x_bars = [None if g is None else unbroadcast(ct * g, x)
-                      for g, x in zip(local_gradients(eqn), inputs, strict=True)]
-        else:  # linear: the transpose of its linear map, applied to out_bar
-            x_bars = [None if p is None else prim.transpose(k, ct, *inputs, **params)
-                      for k, p in enumerate(eqn.parents)]
-        for parent, x_bar in zip(eqn.parents, x_bars, strict=True):  # fan-out: contributions add up
-            if parent is not None:
-                cts[parent] = x_bar if cts[parent] is None else cts[parent] + x_bar
+        transpose = eqn.primitive.transpose
+        grads = local_gradients(eqn) if transpose is None else []
+        for k, parent in enumerate(eqn.parents):
+            if parent is None:
+                continue
+            if transpose is None:  # elementwise: out_bar times the local gradient
+                x_bar = unbroadcast(ct * grads[k], eqn.inputs[k])
+            else:  # linear: the transpose of its linear map, applied to out_bar
+                x_bar = transpose(k, ct, *eqn.inputs, **eqn.params)
+            cts[parent] = x_bar if cts[parent] is None else cts[parent] + x_bar  # fan-out adds
     return cts
 
 
