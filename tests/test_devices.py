@@ -25,4 +25,4 @@ def test_missing_gpu_says_how_to_install_it() -> None:
     with pytest.raises(devices.BackendUnavailableError) as info:
         devices.select("gpu")
     message = str(info.value)
-    assert "\n" not in message and 'pip install "jax[cuda12]"' in message
+    assert "\n" not in message and 'pip install "jax[cuda13]"' in message
