@@ -35,7 +35,9 @@ class BackendUnavailableError(RuntimeError):
     """The requested backend is not installed or has no device; the message says how to get it."""
 
 
-def select(backend: str) -> jax.Device:
+# jax.Device is JAX's documented device type, exported as a variable (`Device = _xc.Device`),
+# which pyright does not accept as a type; the ignore is for that export only.
+def select(backend: str) -> jax.Device:  # pyright: ignore[reportInvalidTypeForm]
     """The first device of ``backend`` (``"cpu"``, ``"gpu"`` or ``"tpu"``).
 
     Args:
@@ -80,5 +82,5 @@ def describe() -> dict[str, Any]:
         "devices": [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.devices()],
         "device_count": jax.device_count(),
         "process_count": jax.process_count(),
-        "x64": bool(jax.config.jax_enable_x64),
+        "x64": bool(jax.config.read("jax_enable_x64")),
     }

@@ -238,7 +238,7 @@ def initial_weights(n: int) -> np.ndarray:
     return (lecture.W0 + np.linspace(-2.0, 2.0, n)).astype(np.float32)
 
 
-def numpy_sweep(w0s: np.ndarray, xs: np.ndarray, ys: np.ndarray, lr: float,
+def numpy_sweep(w0s: np.ndarray, xs: np.ndarray, ys: np.ndarray, lr: float | np.floating,
                 epochs: int) -> np.ndarray:
     """The lecture's SGD on a vector of weights, vectorised NumPy."""
     w = w0s.copy()

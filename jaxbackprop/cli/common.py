@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import math
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,22 +124,44 @@ def writing(what: str) -> Iterator[None]:
         raise CommandError(f"cannot write {what}: {error}") from None
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them. Used while JAX and
+    the library are imported: a KeyboardInterrupt inside an import is caught and logged
+    with its traceback by some importers (JAX's plugin discovery), not passed on."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
 def start_jax(backend: str | None, x64: bool = False) -> str:
-    """Import JAX and start its backend; return the default backend's name.
+    """Import JAX and the library's core and start JAX's backend (Ctrl-C and SIGTERM
+    are held meanwhile, and delivered after); return the default backend's name.
 
     A bad ``JAX_PLATFORMS`` or a backend that is not installed becomes one line.
     """
-    import jax
+    with _signals_held():
+        import jax
 
-    if x64:
-        jax.config.update("jax_enable_x64", True)
-    try:
-        jax.devices()
-    except RuntimeError as error:
-        platforms = os.environ.get("JAX_PLATFORMS", "")
-        raise CommandError(f"JAX cannot start (JAX_PLATFORMS={platforms!r}): "
-                           f"{str(error).splitlines()[0]}; for a GPU: {INSTALL_HINTS['gpu']}",
-                           code=1) from None
+        import jaxbackprop.lecture
+        import jaxbackprop.train  # noqa: F401  (imported here, under the held signals)
+
+        if x64:
+            jax.config.update("jax_enable_x64", True)
+        try:
+            jax.devices()
+        except RuntimeError as error:
+            platforms = os.environ.get("JAX_PLATFORMS", "")
+            raise CommandError(
+                f"JAX cannot start (JAX_PLATFORMS={platforms!r}): "
+                f"{str(error).splitlines()[0]}; for a GPU: {INSTALL_HINTS['gpu']}",
+                code=1) from None
     return jax.default_backend()
 
 

@@ -81,43 +81,54 @@ _STDOUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EPIP
 
 
 def _fail(command: str, message: str, code: int) -> int:
-    print(f"jaxbackprop {command}: {message}", file=sys.stderr)
+    prefix = command if command == "jaxbackprop" else f"jaxbackprop {command}"
+    print(f"{prefix}: {message}", file=sys.stderr)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxbackprop`` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if sys.stdout is None:  # started with standard output closed (`>&-`)
-        return _fail(args.command, "error: standard output is closed", 1)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     _Signalled.signum = None
     signal.signal(signal.SIGINT, _Signalled.interrupt)
     signal.signal(signal.SIGTERM, _Signalled.terminate)
+    command = "jaxbackprop"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        command = args.command
+        if sys.stdout is None:  # started with standard output closed (`>&-`)
+            return _fail(command, "error: standard output is closed", 1)
         code = int(args.func(args) or 0)
         sys.stdout.flush()
         return code
     except CommandError as error:
-        return _fail(args.command, f"error: {error}", error.code)
+        if _Signalled.signum == signal.SIGINT:  # made of the interruption (see _Signalled)
+            _quiet_stdout()
+            return _fail(command, "interrupted", 130)
+        return _fail(command, f"error: {error}", error.code)
     except BrokenPipeError:  # the reader went away (`jaxbackprop train | head`): stop quietly
         _quiet_stdout()
         return 141
+    except SystemExit as error:  # argparse: --help, --version, a usage error
+        if _Signalled.signum == signal.SIGTERM:
+            return _fail(command, "terminated", 128 + signal.SIGTERM)
+        if _Signalled.signum != signal.SIGINT:
+            raise
+        _quiet_stdout()
+        return _fail(command, "interrupted", 130)
     except BaseException as error:
         if _Signalled.signum == signal.SIGINT or isinstance(error, KeyboardInterrupt):
             _quiet_stdout()
-            return _fail(args.command, "interrupted", 130)
-        if _Signalled.signum == signal.SIGTERM:
-            return _fail(args.command, "terminated", 128 + signal.SIGTERM)
+            return _fail(command, "interrupted", 130)
         if isinstance(error, OSError) and error.filename is None and \
                 error.errno in _STDOUT_ERRNOS:  # standard output full (`> /dev/full`), closed
             _quiet_stdout()
-            return _fail(args.command, f"error: cannot write to standard output: "
-                                       f"{error.strerror or error}", 1)
+            return _fail(command, f"error: cannot write to standard output: "
+                                  f"{error.strerror or error}", 1)
         raise
     finally:
         for sig, handler in previous.items():

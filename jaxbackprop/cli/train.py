@@ -23,7 +23,7 @@ import os
 import resource
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from jaxbackprop.cli.common import (
     CommandError,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from jaxbackprop.train import DivergenceError, Step, TrainHistory
 
 OUT_FORMATS: tuple[str, ...] = (".json", ".csv")
-ENGINES: tuple[str, ...] = ("jax", "tape")  # jaxbackprop.train.ENGINES (a test checks)
+ENGINES: tuple[Literal["jax", "tape"], ...] = ("jax", "tape")  # jaxbackprop.train.ENGINES (a test checks)
 SAMPLES = 3  # len(lecture.X_DATA) (a test checks)
 
 # Memory one step of history takes when written: the arrays, then the Python numbers and
@@ -70,7 +70,8 @@ def step_line(step: Step, samples: int) -> str:
 
 
 def trace(emit: Callable[[str], Any], *, w0: float | None = None,
-          learning_rate: float | None = None, epochs: int | None = None, engine: str = "jax",
+          learning_rate: float | None = None, epochs: int | None = None,
+          engine: Literal["jax", "tape"] = "jax",
           fused: bool = False) -> tuple[Any, TrainHistory]:
     """Train the lecture's model on its data, passing each line of its trace to ``emit``.
 
@@ -177,9 +178,10 @@ def available_memory() -> int:
     return available
 
 
-def check_memory(epochs: int, out: Path | None, x64: bool) -> None:
-    """Refuse, before any work, a history to write that does not fit in memory."""
-    if out is None:
+def check_memory(epochs: int | None, out: Path | None, x64: bool) -> None:
+    """Refuse, before any work (JAX not even imported), a history to write that does not
+    fit in memory. ``epochs=None`` is the lecture's 10, which always fits."""
+    if out is None or epochs is None:
         return
     steps = epochs * SAMPLES
     needed = steps * BYTES_PER_STEP[out.suffix.lower()] * (2 if x64 else 1)
@@ -224,15 +226,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_out("--out", args.out, OUT_FORMATS)
     check_float32(args.x64, lr=args.lr, w0=args.w0)
-    from jaxbackprop import lecture
-
-    args.lr = lecture.LEARNING_RATE if args.lr is None else args.lr
-    args.epochs = lecture.EPOCHS if args.epochs is None else args.epochs
-    args.w0 = lecture.W0 if args.w0 is None else args.w0
     check_memory(args.epochs, args.out, args.x64)
     with on_backend(args.backend, args.x64) as backend:
+        from jaxbackprop import lecture
         from jaxbackprop.train import DivergenceError
 
+        args.lr = lecture.LEARNING_RATE if args.lr is None else args.lr
+        args.epochs = lecture.EPOCHS if args.epochs is None else args.epochs
+        args.w0 = lecture.W0 if args.w0 is None else args.w0
         print(f"jaxbackprop train: per-sample SGD, optax.sgd(learning_rate={args.lr:g}), "
               f"{args.epochs} epochs, gradients from "
               f"{'jax.grad' if args.engine == 'jax' else 'the tape'}, "
@@ -240,8 +241,9 @@ def run(args: argparse.Namespace) -> int:
               f"on {backend} ({'float64' if args.x64 else 'float32'})")
         emit = functools.partial(print, flush=True)
         try:
+            engine: Literal["jax", "tape"] = args.engine  # one of ENGINES (argparse checked)
             _, history = trace(emit, w0=args.w0, learning_rate=args.lr, epochs=args.epochs,
-                               engine=args.engine, fused=args.fused)
+                               engine=engine, fused=args.fused)
         except DivergenceError as error:
             kept = ""
             if args.out is not None:
