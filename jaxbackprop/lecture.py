@@ -14,8 +14,9 @@ that the notes work through with numbers:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -105,7 +106,8 @@ def _node(output: str, primitive: str, fn: Callable[..., Any], args: dict[str, A
     names = tuple(args)
     values = tuple(args.values())
     grads = jax.grad(fn, argnums=tuple(range(len(values))))(*values)
-    edges = tuple(LocalGradient(n, output, f, g) for n, f, g in zip(names, formulas, grads))
+    edges = tuple(LocalGradient(n, output, f, g) for n, f, g in zip(names, formulas, grads,
+                                                                        strict=True))
     return fn(*values), Operation(output, primitive, names, edges)
 
 
@@ -118,7 +120,8 @@ def multiply_node(x: ArrayLike = 2.0, y: ArrayLike = 3.0) -> Graph:
     """The node ``z = x * y``: local gradients ``dz/dx = y`` and ``dz/dy = x``."""
     x, y = _floats(x, y)
     z, op = _node("z", "mul", lambda a, b: a * b, {"x": x, "y": y}, ("y", "x"))
-    return _graph({"x": (x, "parameter"), "y": (y, "parameter")}, [op], {"x": x, "y": y, "z": z}, "z")
+    return _graph({"x": (x, "parameter"), "y": (y, "parameter")}, [op],
+                  {"x": x, "y": y, "z": z}, "z")
 
 
 def linear_regression(x: ArrayLike = 1.0, y: ArrayLike = 2.0, w: ArrayLike = 1.0) -> Graph:

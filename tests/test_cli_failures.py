@@ -119,7 +119,8 @@ def test_a_closed_standard_output_is_one_line() -> None:
 @pytest.mark.parametrize("platforms", ["gpu", "no-such-backend"])
 def test_a_bad_jax_platforms_is_one_line(platforms: str) -> None:
     done = run("lecture", env={"JAX_PLATFORMS": platforms})
-    one_line(done, 1, f"JAX cannot start (JAX_PLATFORMS={platforms!r})", 'pip install "jax[cuda13]"')
+    one_line(done, 1, f"JAX cannot start (JAX_PLATFORMS={platforms!r})",
+             'pip install "jax[cuda13]"')
 
 
 def _start_training(*argv: str) -> subprocess.Popen[str]:

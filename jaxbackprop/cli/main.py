@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`jaxbackprop train | head`): stop quietly
         _quiet_stdout()
         return 141
-    except SystemExit as error:  # argparse: --help, --version, a usage error
+    except SystemExit:  # argparse: --help, --version, a usage error
         if _Signalled.signum == signal.SIGTERM:
             return _fail(command, "terminated", 128 + signal.SIGTERM)
         if _Signalled.signum != signal.SIGINT:

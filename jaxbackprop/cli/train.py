@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from jaxbackprop.train import DivergenceError, Step, TrainHistory
 
 OUT_FORMATS: tuple[str, ...] = (".json", ".csv")
-ENGINES: tuple[Literal["jax", "tape"], ...] = ("jax", "tape")  # jaxbackprop.train.ENGINES (a test checks)
-SAMPLES = 3  # len(lecture.X_DATA) (a test checks)
+# jaxbackprop.train.ENGINES and len(lecture.X_DATA), here without importing them (tested)
+ENGINES: tuple[Literal["jax", "tape"], ...] = ("jax", "tape")
+SAMPLES = 3
 
 # Memory one step of history takes when written: the arrays, then the Python numbers and
 # text of the JSON or CSV made from them (measured, rounded up).
