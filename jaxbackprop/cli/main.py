@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _Signalled.signum == signal.SIGINT or isinstance(error, KeyboardInterrupt):
             _quiet_stdout()
             return _fail(command, "interrupted", 130)
+        if isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error)[:100]:
+            return _fail(command, "error: out of memory; try a smaller size", 1)
         if isinstance(error, OSError) and error.filename is None and \
                 error.errno in _STDOUT_ERRNOS:  # standard output full (`> /dev/full`), closed
             _quiet_stdout()

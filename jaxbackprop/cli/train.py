@@ -48,9 +48,10 @@ OUT_FORMATS: tuple[str, ...] = (".json", ".csv")
 ENGINES: tuple[Literal["jax", "tape"], ...] = ("jax", "tape")
 SAMPLES = 3
 
-# Memory one step of history takes when written: the arrays, then the Python numbers and
-# text of the JSON or CSV made from them (measured, rounded up).
-BYTES_PER_STEP: dict[str, int] = {".json": 200, ".csv": 500}
+# Memory one step of history takes: kept by the trainer (a loss and a gradient, on the
+# device and on the host), and when written, the Python numbers and text of the JSON or
+# CSV made from them (measured, rounded up). For float32; float64 takes twice as much.
+BYTES_PER_STEP: dict[str | None, int] = {None: 16, ".json": 200, ".csv": 500}
 
 
 def prediction_line(label: str, w: Any) -> str:
@@ -180,20 +181,22 @@ def available_memory() -> int:
 
 
 def check_memory(epochs: int | None, out: Path | None, x64: bool) -> None:
-    """Refuse, before any work (JAX not even imported), a history to write that does not
-    fit in memory. ``epochs=None`` is the lecture's 10, which always fits."""
-    if out is None or epochs is None:
+    """Refuse, before any work (JAX not even imported), a history that does not fit in
+    memory. ``epochs=None`` is the lecture's 10, which always fits."""
+    if epochs is None:
         return
     steps = epochs * SAMPLES
-    needed = steps * BYTES_PER_STEP[out.suffix.lower()] * (2 if x64 else 1)
+    suffix = None if out is None else out.suffix.lower()
+    needed = steps * BYTES_PER_STEP[suffix] * (2 if x64 else 1)
     available = available_memory()
     if needed > available:
+        kept = "" if out is None else f" with --out {str(out)!r}"
         raise CommandError(
-            f"--epochs {epochs} with --out {str(out)!r} keeps {steps:,} steps of history, "
+            f"--epochs {epochs}{kept} keeps {steps:,} steps of history, "
             f"about {needed / 2**30:,.1f} GiB, but {max(available, 0) / 2**30:,.1f} GiB of "
             f"memory is available; use fewer --epochs (at most about "
-            f"{max(available, 0) // (needed // epochs):,}), or leave out --out: "
-            "the printed trace keeps no history")
+            f"{max(available, 0) // (needed // epochs):,})"
+            + ("" if out is None else ", or leave out --out"))
 
 
 # ---------------------------------------------------------------------------------------
