@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _quiet_stdout()
             return _fail(command, "interrupted", 130)
         if isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error)[:100]:
-            return _fail(command, "error: out of memory; try a smaller size", 1)
+            message = str(error).splitlines()[0] if str(error) else "out of memory"
+            return _fail(command, f"error: {message}", 1)
         if isinstance(error, OSError) and error.filename is None and \
                 error.errno in _STDOUT_ERRNOS:  # standard output full (`> /dev/full`), closed
             _quiet_stdout()
