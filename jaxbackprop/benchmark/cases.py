@@ -258,21 +258,22 @@ def sweeps(settings: Settings) -> list[Case]:
     x32, y32 = (np.asarray(v, np.float32) for v in (lecture.X_DATA, lecture.Y_DATA))
     lr, epochs = lecture.LEARNING_RATE, lecture.EPOCHS
     steps = epochs * len(x32)
+    one_device = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("runs",))
     cases = []
     for n in settings.sweeps:
         w0s = initial_weights(n)
         reference = numpy_sweep(w0s.astype(np.float64), np.asarray(lecture.X_DATA),
                                 np.asarray(lecture.Y_DATA), lr, epochs)
 
-        def trainer(fn: Callable[..., Any], w0s: np.ndarray = w0s) -> Run:
+        def trainer(fn: Callable[..., Any], w0s: np.ndarray = w0s, **kwargs: Any) -> Run:
             return _blocked(lambda: fn(loss, w0s, lecture.X_DATA, lecture.Y_DATA,
                                        optimizer=optax.sgd(lr), epochs=epochs,
-                                       record="final")[0])
+                                       record="final", **kwargs)[0])
 
         cases.append(Case("sweep", f"{_label('runs', n)} x {steps} steps", n * steps, "step", (
             Engine('sweep(record="final")', partial(trainer, train.sweep), compiled=True),
-            Engine(f"sharded_sweep, {jax.device_count()} device(s)",
-                   partial(trainer, parallel.sharded_sweep), compiled=True),
+            Engine("sharded_sweep, one device", partial(
+                trainer, parallel.sharded_sweep, mesh=one_device), compiled=True),
             Engine("bare jit(vmap(lax.scan))", lambda w0s=w0s: _blocked(
                 vmapped_scan, w0s, np.tile(x32, epochs), np.tile(y32, epochs),
                 jnp.float32(lr)), compiled=True),
