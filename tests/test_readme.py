@@ -58,3 +58,10 @@ def test_the_install_hints_match_the_extras() -> None:
     assert 'pip install -e ".[cuda13]"' in (ROOT / "README.md").read_text()
     assert not any(d.startswith("jaxlib") for d in project["dependencies"])
     assert "numpy>=2.0" in project["dependencies"]
+
+
+def test_pre_commit_runs_the_same_checks_without_downloading() -> None:
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert "repo: local" in config and "rev:" not in config  # nothing fetched at run time
+    assert "entry: ruff check" in config and "entry: pyright" in config
+    assert config.count("language: system") == 2
