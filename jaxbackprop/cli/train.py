@@ -187,7 +187,8 @@ def check_memory(epochs: int | None, out: Path | None, x64: bool) -> None:
         return
     steps = epochs * SAMPLES
     suffix = None if out is None else out.suffix.lower()
-    needed = steps * BYTES_PER_STEP[suffix] * (2 if x64 else 1)
+    per_step = BYTES_PER_STEP.get(suffix, BYTES_PER_STEP[".csv"])  # other formats: as CSV
+    needed = steps * per_step * (2 if x64 else 1)
     available = available_memory()
     if needed > available:
         kept = "" if out is None else f" with --out {str(out)!r}"
