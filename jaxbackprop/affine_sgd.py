@@ -122,22 +122,19 @@ def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
     """The weight *before* each map, ``w_0 = w0``, ``w_t+1 = A_t w_t + b_t`` (``n`` rows).
 
     Up: compose each row of ``group`` maps; the weights before the rows come from the
-    same function on the rows' maps (``group`` times fewer). Down: replay each row from
-    its starting weight, all rows at once.
+    same function on the rows' maps (``group`` times fewer). Down: replay every row from
+    its starting weight, one map of each row per iteration, all rows at once.
     """
+    def replay(w: jax.Array, maps: Maps) -> tuple[jax.Array, jax.Array]:
+        return _apply(maps[0], w, maps[1]), w
+
     n = len(maps[0])
     if n <= group:  # few enough: in order
-        out = [w0]
-        for t in range(n - 1):
-            out.append(_apply(maps[0][t], out[-1], maps[1][t]))
-        return jnp.stack(out)
+        return jax.lax.scan(replay, w0, maps)[1]
     a, b = rows = _rows(maps, group)
-    w = weights(w0, _fold(rows), group)
-    out = []
-    for j in range(group):
-        out.append(w)
-        w = _apply(a[:, j], w, b[:, j])
-    return jnp.stack(out, axis=1).reshape(-1, *w0.shape)[:n]
+    starts = weights(w0, _fold(rows), group)
+    _, ws = jax.lax.scan(replay, starts, (jnp.moveaxis(a, 1, 0), jnp.moveaxis(b, 1, 0)))
+    return jnp.moveaxis(ws, 0, 1).reshape(-1, *w0.shape)[:n]
 
 
 def composition(maps: Maps, group: int = GROUP) -> Maps:
@@ -176,8 +173,8 @@ def _quadratic_terms(loss: LossFn, w0: Any, xs: jax.Array, ys: jax.Array
     p1, p2 = _points(flat, 2)
     tolerance = 64 * jnp.finfo(flat.dtype).eps
     same_hessian = jnp.abs(hessian(p1, xs, ys) - h) <= tolerance * jnp.abs(h)
-    affine_grad = (jnp.abs(grad(p2, xs, ys) - (c + h @ p2))
-                   <= tolerance * (jnp.abs(h) @ jnp.abs(p2) + jnp.abs(c)))
+    affine_grad = (jnp.abs(grad(p2, xs, ys) - (c + (h * p2).sum(-1)))  # (not @: a dot per sample)
+                   <= tolerance * ((jnp.abs(h) * jnp.abs(p2)).sum(-1) + jnp.abs(c)))
     return h, c, same_hessian.all() & affine_grad.all()
 
 
@@ -189,6 +186,7 @@ _REFUSALS = {
 }
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _probe(optimizer: optax.GradientTransformation, params: Any, state: Any
            ) -> tuple[Any, jax.Array, jax.Array]:
     """One optimizer step probed: ``(next state, lr, verdict)``; verdict 0 is plain SGD
@@ -219,6 +217,17 @@ def _same(tree: Any, other: Any) -> bool:
     return len(leaves) == len(others) and all(map(np.array_equal, leaves, others))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _probe_steps(optimizer: optax.GradientTransformation, steps: int, params: Any, state: Any
+                 ) -> tuple[jax.Array, jax.Array]:
+    """:func:`_probe` at each of ``steps`` steps: their rates and verdicts."""
+    def step(state: Any, _: None) -> tuple[Any, tuple[jax.Array, jax.Array]]:
+        state, lr, verdict = _probe(optimizer, params, state)
+        return state, (lr, verdict)
+
+    return jax.lax.scan(step, state, None, length=steps)[1]
+
+
 def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: int) -> np.ndarray:
     """The rate ``lr_k`` of each of ``steps`` steps if ``optimizer`` is plain SGD, that is
     ``updates = -lr_k * gradient``: one number, ``shape ()``, when the optimizer's state
@@ -234,7 +243,7 @@ def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: 
 
     state = optimizer.init(params)
     try:
-        next_state, lr, verdict = jax.jit(functools.partial(_probe, optimizer, params))(state)
+        next_state, lr, verdict = _probe(optimizer, params, state)
     except (TypeError, ValueError) as error:
         if str(error).startswith("method='parallel'"):
             raise
@@ -245,11 +254,7 @@ def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: 
     if _same(next_state, state):  # stateless: the same rate at every step
         return np.asarray(lr)
 
-    def step(state: Any, _: None) -> tuple[Any, tuple[jax.Array, jax.Array]]:
-        state, lr, verdict = _probe(optimizer, params, state)
-        return state, (lr, verdict)
-
-    _, (rates, verdicts) = jax.jit(lambda s: jax.lax.scan(step, s, None, length=steps))(state)
+    rates, verdicts = _probe_steps(optimizer, steps, params, state)
     if (bad := np.flatnonzero(np.asarray(verdicts))).size:
         raise refuse(int(verdicts[bad[0]]), int(bad[0]))
     return np.asarray(rates)
