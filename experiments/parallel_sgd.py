@@ -15,22 +15,24 @@ scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside c
 project's 2-core CPU, shared (30 Nov 2026, ``python experiments/parallel_sgd.py --forms``),
 at N = 1e6, ms, the median of 7 rounds: see this script's printout; the radix-32 scan won.
 
-    python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms] [--quick] [--out DIR]
+    python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
+                                       [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import Results, parser, run, table
 from matplotlib.figure import Figure
 
-from _common import Results, parser, run, table
 from jaxbackprop import affine_sgd, lecture, train
 from jaxbackprop.benchmark.sections import scan_affine, synthetic_data
 from jaxbackprop.cli.common import positive_int
@@ -45,7 +47,8 @@ def maps_of_the_lecture(results: Results) -> None:
     lr = lecture.LEARNING_RATE
     xs, ys = np.array(lecture.X_DATA), np.array(lecture.Y_DATA)
     a, b = 1 - 2 * lr * xs**2, 2 * lr * xs * ys
-    rows = [[f"{x:g}", f"{y:g}", f"{ai:.4f}", f"{bi:.4f}"] for x, y, ai, bi in zip(xs, ys, a, b)]
+    rows = [[f"{x:g}", f"{y:g}", f"{ai:.4f}", f"{bi:.4f}"]
+            for x, y, ai, bi in zip(xs, ys, a, b, strict=True)]
     print(f"One step on sample (x, y) with lr = {lr:g} is w <- a w + b, a = 1 - 2 lr x^2, "
           "b = 2 lr x y:\n")
     print(table(("x", "y", "a", "b"), rows))
@@ -53,7 +56,8 @@ def maps_of_the_lecture(results: Results) -> None:
     w1 = float(epoch[0]) * lecture.W0 + float(epoch[1])
     print(f"\nComposed, (a2, b2) after (a1, b1) = (a2 a1, a2 b1 + b2): one epoch is "
           f"w <- {float(epoch[0]):.6f} w + {float(epoch[1]):.6f},")
-    print(f"so from w0 = {lecture.W0:g} one epoch ends at w = {w1:.6f}, as the loop's three steps do.")
+    print(f"so from w0 = {lecture.W0:g} one epoch ends at w = {w1:.6f}, as the loop's three "
+          "steps do.")
     w, history = affine_sgd.train_parallel(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                                            optimizer=optax.sgd(lr), epochs=lecture.EPOCHS)
     print("\nThe lecture's training through the scan: progress", " ".join(
@@ -67,7 +71,7 @@ def engines(n: int) -> dict[str, Callable[[], Any]]:
     xs, ys = (jnp.asarray(v) for v in synthetic_data(n))
     w0, lr, sgd = jnp.float32(lecture.W0), jnp.float32(lecture.LEARNING_RATE), optax.sgd(0.01)
     return {
-        ENGINES[0]: lambda: train.train_scan(loss, w0, xs, ys, learning_rate=0.01, epochs=1)[0],
+        ENGINES[0]: lambda: train.train_scan(loss, w0, xs, ys, optimizer=sgd, epochs=1)[0],
         ENGINES[1]: lambda: scan_affine(w0, xs, ys, lr).block_until_ready(),
         ENGINES[2]: lambda: affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=sgd,
                                                       epochs=1)[0],
@@ -96,13 +100,14 @@ def timing(args: Any, results: Results) -> None:
         t = timed(engines(n), 2 if args.quick else args.rounds)
         for k in ENGINES:
             per_step[k].append(t[k] / n)
-        rows.append([n, *(f"{t[k] * 1e3:.3f}" for k in ENGINES),
-                     f"{t[ENGINES[0]] / t[ENGINES[2]]:.2f}", f"{t[ENGINES[1]] / t[ENGINES[3]]:.2f}"])
+        ratios = t[ENGINES[0]] / t[ENGINES[2]], t[ENGINES[1]] / t[ENGINES[3]]
+        rows.append([n, *(f"{t[k] * 1e3:.3f}" for k in ENGINES), *(f"{r:.2f}" for r in ratios)])
     header = ("N", *(f"{k} (ms)" for k in ENGINES), "steps: seq/par", "final: floor/par")
     print(f"\nOne epoch of N samples, median of {2 if args.quick else args.rounds} rounds:\n")
     print(table(header, rows))
     for seq, par in ((ENGINES[0], ENGINES[2]), (ENGINES[1], ENGINES[3])):
-        wins = [n for n, s, p in zip(sizes, per_step[seq], per_step[par]) if p < s]
+        wins = [n for n, s, p in zip(sizes, per_step[seq], per_step[par], strict=True)
+                if p < s]
         print(f"{par} beats {seq}: " + (f"from N = {wins[0]:g}" if wins else "at no N measured"))
     results.csv("timing.csv", header, rows)
     fig = Figure(figsize=(6.5, 4.2))
@@ -155,7 +160,8 @@ def forms(args: Any, results: Results) -> None:
 
     runs = {"sequential floor": form(lambda w, a, b: jax.lax.scan(
                 lambda w, m: (m[0] * w + m[1], None), w, (a, b), unroll=8)[0]),
-            f"radix-{affine_sgd.GROUP} scan (kept)": form(lambda w, a, b: affine_sgd.final_weight(w, (a, b))),
+            f"radix-{affine_sgd.GROUP} scan (kept)": form(
+                lambda w, a, b: affine_sgd.final_weight(w, (a, b))),
             "associative_scan": form(_associative),
             "pairwise tree in chunks of 1024": form(_tree_in_chunks),
             "lax.scan in chunks of 256, vmapped": form(_scan_in_chunks)}

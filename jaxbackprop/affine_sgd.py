@@ -59,6 +59,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jaxbackprop import _validate as check
 from jaxbackprop.train import TrainHistory
 
 LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
@@ -175,7 +176,7 @@ def _quadratic_terms(loss: LossFn, w0: Any, xs: jax.Array, ys: jax.Array
     same_hessian = jnp.abs(hessian(p1, xs, ys) - h) <= tolerance * jnp.abs(h)
     affine_grad = (jnp.abs(grad(p2, xs, ys) - (c + (h * p2).sum(-1)))  # (not @: a dot per sample)
                    <= tolerance * ((jnp.abs(h) * jnp.abs(p2)).sum(-1) + jnp.abs(c)))
-    return h, c, same_hessian.all() & affine_grad.all()
+    return h, c, (same_hessian.all((-2, -1)) & affine_grad.all(-1)).all()
 
 
 _REFUSALS = {
@@ -266,9 +267,18 @@ def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: 
 
 @functools.partial(jax.jit, static_argnames=("loss", "epochs", "record"))
 def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array, *,
-           epochs: int, record: Record) -> tuple[TrainHistory, jax.Array]:
-    """The training as one program: ``(history, quadratic)``; the history is meaningful
-    only when ``quadratic`` (checked by the caller)."""
+           epochs: int, record: Record) -> tuple[TrainHistory, jax.Array, jax.Array]:
+    """The training as one program: ``(history, quadratic, finite)``; the history is
+    meaningful only when ``quadratic``; ``finite``: every loss and weight it kept is."""
+    history, quadratic = _history(loss, w0, rates, xs, ys, epochs=epochs, record=record)
+    kept = [a for a in (history.losses, history.epoch_loss, *jax.tree.leaves(history.params))
+            if a is not None]
+    return history, quadratic, jnp.all(jnp.array([jnp.isfinite(a).all() for a in kept]))
+
+
+def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array, *,
+             epochs: int, record: Record) -> tuple[TrainHistory, jax.Array]:
+    """:func:`_train`'s history, and whether the loss is quadratic on this data."""
     h, c, quadratic = _quadratic_terms(loss, w0, xs, ys)
     flat, unravel = ravel_pytree(w0)
     n, d = len(xs), flat.size
@@ -278,7 +288,9 @@ def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array
     else:
         w, b = flat, -rates[..., None] * c
         a = jnp.eye(d, dtype=flat.dtype) - rates[..., None, None] * h
-    a, b = (jnp.broadcast_to(m, (epochs, n, *m.shape[2:])) for m in (a, b))  # (epochs, n, ...)
+
+    def each_epoch(m: Any) -> Any:  # (1 or epochs, ...) -> (epochs, ...): a constant rate's
+        return jax.tree.map(lambda v: jnp.broadcast_to(v, (epochs, *v.shape[1:])), m)  # once
 
     def params(ws: jax.Array) -> Any:  # flat weights with leading axes -> parameter pytrees
         flat_ws = ws.reshape(-1, d)
@@ -286,6 +298,7 @@ def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array
                             jax.vmap(unravel)(flat_ws))
 
     if record == "steps":
+        a, b = each_epoch((a, b))
         ws = weights(w, (a.reshape(epochs * n, *a.shape[2:]), b.reshape(epochs * n, *b.shape[2:])))
         ws = ws.reshape(epochs, n, *w.shape)
         final = _apply(a[-1, -1], ws[-1, -1], b[-1, -1])
@@ -294,8 +307,13 @@ def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array
         after = jnp.concatenate([ws[1:, 0], final[None]])
         return TrainHistory(losses, grads, losses[:, -1], params(after)), quadratic
 
-    # epochs or final: each epoch's first n - 1 maps composed, then its last step
-    prefix = jax.vmap(composition)((a[:, :-1], b[:, :-1]))
+    if record == "final":  # each epoch's maps composed into one, the epochs in order
+        epoch_maps = each_epoch(jax.vmap(composition)((a, b)))
+        final = jax.lax.scan(lambda w, m: (_apply(m[0], w, m[1]), None), w, epoch_maps)[0]
+        return TrainHistory(None, None, None, params(final[None])), quadratic
+
+    # epochs: each epoch's first n - 1 maps composed, then its last step (to see its loss)
+    prefix, last = each_epoch((jax.vmap(composition)((a[:, :-1], b[:, :-1])), (a[:, -1], b[:, -1])))
 
     def epoch(w: jax.Array, maps: tuple[Maps, Maps]) -> tuple[jax.Array, tuple[Any, Any]]:
         (pa, pb), (la, lb) = maps
@@ -303,9 +321,7 @@ def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array
         w = _apply(la, before, lb)
         return w, (before, w)
 
-    final, (before_last, after) = jax.lax.scan(epoch, w, (prefix, (a[:, -1], b[:, -1])))
-    if record == "final":
-        return TrainHistory(None, None, None, params(final[None])), quadratic
+    _, (before_last, after) = jax.lax.scan(epoch, w, (prefix, last))
     epoch_loss = jax.vmap(loss, (0, None, None))(params(before_last), xs[-1], ys[-1])
     return TrainHistory(None, None, epoch_loss, params(after)), quadratic
 
@@ -340,13 +356,16 @@ def train_parallel(loss: LossFn, w0: Any, xs: Any, ys: Any, *,
         parameters, as one row).
 
     Returns:
-      ``(params, history)``: the final parameters and a :class:`TrainHistory` of NumPy
-      arrays (the fields ``record`` does not keep are ``None``).
+      ``(params, history)``: the final parameters and a :class:`TrainHistory`, as
+      ``train_scan`` returns them (JAX arrays; the fields ``record`` does not keep are
+      ``None``).
 
     Raises:
       ValueError: the loss is not quadratic in the parameters, the optimizer is not
         plain SGD, or its learning rate is not a scalar or a schedule (the message
-        says which); or a bad ``record`` or ``epochs``.
+        says which); or bad input, refused by the trainers' shared checks
+        (:mod:`jaxbackprop._validate`), with the same messages.
+      DivergenceError: a loss or weight became inf or NaN (as ``train_scan``).
 
     >>> import optax
     >>> from jaxbackprop import lecture, loss
@@ -355,34 +374,21 @@ def train_parallel(loss: LossFn, w0: Any, xs: Any, ys: Any, *,
     >>> [f"{l:.4f}" for l in history.epoch_loss[:3]], f"{w * lecture.X_PREDICT:.4f}"
     (['7.3159', '3.9988', '2.1857'], '7.8049')
     """
-    if record not in ("steps", "epochs", "final"):
-        raise ValueError(f"record must be 'steps', 'epochs' or 'final', got {record!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    w0, xs, ys = _inputs(w0, xs, ys)
-    rates = learning_rates(optimizer, w0, epochs * len(xs))
-    dtype = jax.tree.leaves(w0)[0].dtype
-    history, quadratic = _train(loss, w0, jnp.asarray(rates, dtype), xs, ys, epochs=epochs,
-                                record=record)
+    problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=None,
+                            epochs=epochs, engine="jax", record=record)
+    rates = learning_rates(optimizer, problem.w0, epochs * len(problem.xs))
+    history, quadratic, finite = _train(loss, problem.w0, jnp.asarray(rates, problem.dtype),
+                                        problem.xs, problem.ys, epochs=epochs, record=record)
     if not quadratic:
         raise ValueError("method='parallel' needs a loss quadratic in the parameters (its "
                          "Hessian must not depend on them), and this loss is not: its Hessian "
                          "or gradient at random parameters does not fit a quadratic, on this data")
-    history = jax.device_get(history)
+    if not finite:  # as train_scan: an error at the first inf or NaN loss it kept
+        history = jax.device_get(history)
+        error = check.divergence(history, problem.xs, problem.ys, np.max(rates))
+        if error is not None:
+            raise error
     return jax.tree.map(lambda p: p[-1], history.params), history
-
-
-def _inputs(w0: Any, xs: Any, ys: Any) -> tuple[Any, jax.Array, jax.Array]:
-    """``w0``, ``xs`` and ``ys`` as arrays of ``w0``'s float dtype (JAX's default for numbers)."""
-    dtype = jnp.result_type(*(jax.tree.leaves(w0) or [0.0]))
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    w0 = jax.tree.map(lambda p: jnp.asarray(p, dtype), w0)
-    xs, ys = jnp.asarray(xs, dtype), jnp.asarray(ys, dtype)
-    if xs.ndim == 0 or len(xs) == 0 or len(xs) != len(ys):
-        raise ValueError(f"xs and ys must be sequences of one length >= 1, got shapes "
-                         f"{xs.shape} and {ys.shape}")
-    return w0, xs, ys
 
 
 __all__ = ["GROUP", "compose", "composition", "final_weight", "weights", "learning_rates",

@@ -211,3 +211,73 @@ def test_compiles_once_for_new_values() -> None:
     train_parallel(jb.loss, 2.0, xs * 2, ys, optimizer=optax.sgd(0.05), epochs=1)
     assert affine_sgd._train._cache_size() == before
     assert affine_sgd.learning_rates(optax.sgd(0.05), 1.0, 64) == np.float32(0.05)
+
+
+# ---------------------------------------------------------------------------------------
+# Through train_scan(method="parallel")
+
+
+@pytest.mark.parametrize("record", ["steps", "epochs", "final"])
+def test_train_scan_parallel_agrees_with_sequential(record: str) -> None:
+    xs, ys = data(70, 1)
+    sgd = optax.sgd(0.1)
+    w, history = jb.train_scan(jb.loss, 0.5, xs, ys, optimizer=sgd, epochs=3, record=record,
+                               method="parallel")
+    w_seq, seq = jb.train_scan(jb.loss, 0.5, xs, ys, optimizer=sgd, epochs=3, record=record)
+    np.testing.assert_allclose(w, w_seq, rtol=1e-5)
+    for field in history._fields:
+        got, want = getattr(history, field), getattr(seq, field)
+        assert (got is None) == (want is None), field
+        if want is not None:
+            assert np.shape(got) == np.shape(want), field
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=field)
+
+
+def test_train_scan_parallel_prints_the_notes_trace() -> None:
+    w, history = jb.train_scan(jb.loss, *LECTURE, optimizer=optax.sgd(lecture.LEARNING_RATE),
+                               method="parallel")
+    assert at_printed_precision(history.grads[: len(GRADS)]) == at_printed_precision(GRADS)
+    assert f"{float(jb.predict(w, lecture.X_PREDICT)):.4f}" == "7.8049"
+
+
+def test_train_scan_refuses_a_misspelt_method_and_what_parallel_cannot_honour() -> None:
+    with pytest.raises(ValueError, match="method must be one of 'sequential', 'parallel'"):
+        jb.train_scan(jb.loss, *LECTURE, optimizer=optax.sgd(0.01), method="paralel")
+    for extra, name in (({"engine": "tape"}, "engine"), ({"on_step": print}, "on_step"),
+                        ({"learning_rate": 0.02}, "learning_rate")):
+        with pytest.raises(ValueError, match=f"method='parallel'.*got {name}"):
+            jb.train_scan(jb.loss, *LECTURE, optimizer=optax.sgd(0.01), method="parallel",
+                          **extra)
+    with pytest.raises(ValueError, match="quadratic in the parameters"):
+        jb.train_scan(lambda w, x, y: (w * w * x - y) ** 2, *LECTURE,
+                      optimizer=optax.sgd(0.01), method="parallel")
+
+
+@pytest.mark.parametrize("record", ["steps", "final"])
+def test_divergence_is_reported_as_by_the_sequential_trainer(record: str) -> None:
+    with pytest.raises(jb.DivergenceError) as parallel:
+        jb.train_scan(jb.loss, *LECTURE, optimizer=optax.sgd(10.0), epochs=60, record=record,
+                      method="parallel")
+    with pytest.raises(jb.DivergenceError) as sequential:
+        jb.train_scan(jb.loss, *LECTURE, optimizer=optax.sgd(10.0), epochs=60, record=record)
+    assert (parallel.value.epoch, parallel.value.sample) == (sequential.value.epoch,
+                                                             sequential.value.sample)
+
+
+def test_the_experiment_runs_quick(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: Any) -> None:
+    import runpy
+    import sys
+    from pathlib import Path
+
+    experiments = Path(__file__).resolve().parent.parent / "experiments"
+    monkeypatch.syspath_prepend(str(experiments))
+    monkeypatch.setattr(sys, "argv", ["parallel_sgd.py", "--quick", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(experiments / "parallel_sgd.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "w <- 0.739312 w + 0.521376" in out  # (0.82 0.92 0.98, ...) composed by hand
+    assert "predict 4 -> 7.8049" in out and "7.3159 3.9988 2.1857" in out
+    assert {p.name for p in tmp_path.iterdir()} == {"lecture_maps.csv", "timing.csv",
+                                                   "timing.png", "forms.csv"}
