@@ -9,11 +9,10 @@ lecture's three samples and their composition, trains the lecture through the sc
 times it against the sequential trainer and the sequential floor (a lax.scan of
 ``w = a w + b``, one fused multiply-add per step) as N grows.
 
-``--forms`` also times the scan's forms for the final weight at the largest N: the radix-32
+``--forms`` also times the scan's forms for the final weight at the largest N: the radix-8
 scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside chunks of
-1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks. Measured on the
-project's 2-core CPU, shared (30 Nov 2026, ``python experiments/parallel_sgd.py --forms``),
-at N = 1e6, ms, the median of 7 rounds: see this script's printout; the radix-32 scan won.
+1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks (the numbers and why
+are in jaxbackprop.affine_sgd's docstring).
 
     python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
                                        [--quick] [--out DIR]
