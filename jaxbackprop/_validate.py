@@ -157,7 +157,7 @@ def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
         where = name + jax.tree_util.keystr(path)
         with np.errstate(over="ignore"):
             leaf = _floating_leaf(where, given)
-        if not np.isfinite(np.asarray(leaf, np.float64)).all():
+        if not np.isfinite(leaf).all():
             overflow = np.isfinite(np.asarray(given, np.float64)).all()
             raise ValueError(f"{where} must be finite" + (
                 f" in the training dtype {np.dtype(leaf.dtype)}, got {scalar_text(given)}, "
@@ -194,9 +194,8 @@ def as_samples(xs: ArrayLike, ys: ArrayLike, dtype: np.dtype) -> tuple[np.ndarra
     for name, given in (("xs", x), ("ys", y)):
         with np.errstate(over="ignore"):
             values = np.asarray(given, dtype)
-        finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
-        if not finite.all():
-            i = int(np.argmin(finite))
+        if not np.isfinite(values).all():
+            i = int(np.argmin(np.isfinite(values).reshape(len(values), -1).all(axis=1)))
             original = np.asarray(given[i])
             overflow = np.isfinite(original.astype(np.float64)).all()
             raise ValueError(f"{name}[{i}] must be finite" + (
@@ -259,6 +258,9 @@ def runs_of(problem: Problem) -> tuple[Any, np.ndarray | None, tuple[int, ...]]:
 # Sizes
 
 
+SMALL: int = 1 << 26  # bytes of history that any machine holds: not checked against memory
+
+
 def memory_limit() -> int:
     """Bytes a history may take: the host's physical memory, or the device's if smaller."""
     limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -280,8 +282,10 @@ def check_size(record: str, epochs: int, samples: int, runs: int, params: int, i
                limit: int | None = None) -> None:
     """A MemoryError, before anything is allocated, when the history cannot fit in memory,
     naming its sizes and the ``record`` settings that would fit."""
-    limit = memory_limit() if limit is None else limit
     need = history_numbers(record, epochs, samples, runs, params) * itemsize
+    if limit is None and need <= SMALL:
+        return
+    limit = memory_limit() if limit is None else limit
     if need <= limit // 2:  # the device copy and the host copy
         return
     fits = [r for r in RECORDS if history_numbers(r, epochs, samples, runs, params) * itemsize

@@ -1,8 +1,10 @@
 """The trainings of :mod:`jaxbackprop.train` across many devices, one host or many.
 
 Two ways to use more than one device, both one ``jax.jit`` over a device mesh
-(``jax.make_mesh``) with ``NamedSharding`` placing the arrays; XLA inserts the
-communication:
+(``jax.make_mesh``, a static argument) whose program places its arrays with
+``jax.lax.with_sharding_constraint`` and ``NamedSharding``; XLA inserts the
+communication. Both take the trainers' arguments and run the trainers' checks
+(:mod:`jaxbackprop._validate`):
 
 * :func:`sharded_sweep`: independent trainings (a sweep over learning rates and initial
   weights), the runs split along the mesh axis ``"runs"``, the data replicated. No
@@ -21,9 +23,9 @@ Many hosts: start the same program on every host, and call
 process_id=i)`` first in each (on CPUs also
 ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``; on GPU and TPU
 clusters the arguments are usually detected). ``jax.devices()`` then lists every host's
-devices, the default mesh spans them all, and each process passes the same full inputs:
-it places only the shards its own devices hold (``jax.make_array_from_callback``). The
-results are global arrays; read them with
+devices, the default mesh spans them all, and each process passes the same full inputs
+(the program keeps only the shards its own devices hold). The results are global
+arrays; read them with
 ``jax.experimental.multihost_utils.process_allgather``.
 """
 
@@ -60,12 +62,6 @@ def make_mesh(axis: str, devices: Sequence[Any] | None = None) -> Mesh:
     return jax.make_mesh((len(devices),), (axis,), (AxisType.Auto,), devices=devices)
 
 
-def _global(array: Any, sharding: NamedSharding) -> jax.Array:
-    """A global array from the same host value on every process; each places its shards."""
-    array = np.asarray(array)
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
-
-
 def _axis_size(mesh: Mesh, axis: str) -> int:
     if axis not in mesh.axis_names:
         raise ValueError(f"mesh must have an axis named {axis!r}, got axes {mesh.axis_names}")
@@ -82,11 +78,11 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
                   mesh: Mesh | None = None) -> tuple[Any, TrainHistory]:
     """:func:`jaxbackprop.train.sweep`, its runs split across the devices of ``mesh``.
 
-    The same arguments, checks and compiled program as :func:`~jaxbackprop.train.sweep`:
-    the runs (axis 0 of the program's inputs) are placed along the mesh axis ``"runs"``
-    and the data is replicated, and ``jax.jit`` partitions the program as its inputs are
-    placed. No communication: each device trains its own runs. The runs are padded to a
-    multiple of the axis (repeating the last one; the padding is dropped from the result).
+    The same arguments, checks and program as :func:`~jaxbackprop.train.sweep`, compiled
+    with the runs (axis 0 of its inputs and outputs) split along the mesh axis ``"runs"``
+    and the data replicated (``jax.lax.with_sharding_constraint``). No communication: each
+    device trains its own runs. The runs are padded to a multiple of the axis (repeating
+    the last one; the padding is dropped from the result).
     Returns the final parameters and the history as global JAX arrays, runs first.
 
     >>> import numpy as np, optax
@@ -105,17 +101,24 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     check.check_size(record, problem.settings["epochs"], len(problem.xs), count,
                      len(jax.tree.leaves(w0s)), problem.dtype.itemsize)
     padding = -count % devices
-    runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
-
-    def placed(a: Any) -> jax.Array:
-        return _global(np.pad(a, (0, padding), mode="edge") if padding else a, runs)
-
-    result = sweep_program(jax.tree.map(placed, w0s), None if rates is None else placed(rates),
-                           _global(problem.xs, replicated), _global(problem.ys, replicated),
-                           **problem.settings)
+    if padding:  # repeat the last run
+        w0s, rates = jax.tree.map(lambda a: np.pad(a, (0, padding), mode="edge"), (w0s, rates))
+    result = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
+                                   **problem.settings)
     if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
         result = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), result)
     return result
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine",
+                                             "record"))
+def sharded_sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, mesh: Mesh,
+                          **settings: Any) -> tuple[Any, TrainHistory]:
+    """:func:`~jaxbackprop.train.sweep_program` with the runs (axis 0 of ``w0s``, ``rates``
+    and of every output) split along the mesh axis ``"runs"``; the data replicated."""
+    runs = NamedSharding(mesh, P("runs"))
+    w0s, rates = jax.lax.with_sharding_constraint((w0s, rates), runs)
+    return jax.lax.with_sharding_constraint(sweep_program(w0s, rates, xs, ys, **settings), runs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,15 +135,19 @@ def batch_mean(loss: LossFn) -> LossFn:
     return mean_loss
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "epochs", "engine"))
-def data_parallel_program(w0: Any, learning_rate: Any, xb: Any, yb: Any, *, loss: LossFn,
-                          optimizer: optax.GradientTransformation, epochs: int,
+@functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine"))
+def data_parallel_program(w0: Any, learning_rate: Any, xb: Any, yb: Any, *, mesh: Mesh,
+                          loss: LossFn, optimizer: optax.GradientTransformation, epochs: int,
                           engine: Engine) -> TrainHistory:
     """:func:`~jaxbackprop.train.trajectory` of the batch mean over the batches ``xb, yb``
-    (``(batches, batch_size, ...)``), partitioned as its inputs are placed."""
+    (``(batches, batch_size, ...)``), each batch split along the mesh axis ``"data"``; the
+    parameters and the history replicated."""
+    replicated = NamedSharding(mesh, P())
+    xb, yb = jax.lax.with_sharding_constraint((xb, yb), NamedSharding(mesh, P(None, "data")))
     opt_state = init_opt_state(optimizer, w0, learning_rate)
-    return trajectory(batch_mean(loss), w0, xb, yb, optimizer=optimizer, opt_state=opt_state,
-                      epochs=epochs, engine=engine, unroll=1)
+    history = trajectory(batch_mean(loss), w0, xb, yb, optimizer=optimizer, opt_state=opt_state,
+                         epochs=epochs, engine=engine, unroll=1)
+    return jax.lax.with_sharding_constraint(history, replicated)
 
 
 def data_parallel_train(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
@@ -176,12 +183,9 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
                      sum(int(np.size(p)) for p in jax.tree.leaves(problem.w0)),
                      problem.dtype.itemsize)
     xb, yb = (a.reshape(batches, batch_size, *a.shape[1:]) for a in (problem.xs, problem.ys))
-    split, replicated = NamedSharding(mesh, P(None, "data")), NamedSharding(mesh, P())
     settings = {k: problem.settings[k] for k in ("loss", "optimizer", "epochs", "engine")}
-    history = data_parallel_program(
-        jax.tree.map(lambda p: _global(p, replicated), problem.w0),
-        None if problem.learning_rate is None else _global(problem.learning_rate, replicated),
-        _global(xb, split), _global(yb, split), **settings)
+    history = data_parallel_program(problem.w0, problem.learning_rate, xb, yb, mesh=mesh,
+                                    **settings)
     host = jax.device_get(history)
     error = check.divergence(host, xb, yb, problem.learning_rate)
     if error is not None:

@@ -317,10 +317,13 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
         for i in range(samples):
             params, opt_state, taken = _jitted_step(params, opt_state, problem.xs[i],
                                                     problem.ys[i], **settings)
-            value, grad = jax.device_get(taken)  # the step's one transfer to the host
+            # The step's one transfer to the host: its loss and gradient, and after an
+            # epoch's last sample also the parameters.
+            end_of_epoch = jax.tree.leaves(params) if i == samples - 1 else None
+            (value, grad), after = jax.device_get((taken, end_of_epoch))
             row = i if steps else 0
             losses[epoch, row] = value
-            for kept, g in zip(grads, jax.tree.leaves(grad), strict=False):
+            for kept, g in zip(grads, jax.tree.leaves(grad), strict=True):
                 kept[epoch if steps else 0, row] = g
             if not np.isfinite(value):
                 history = (check.truncated(history, epoch, row) if steps
@@ -329,8 +332,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
                                       history, _max_rate(problem))
             if on_step is not None:
                 on_step(Step(epoch, i, problem.xs[i], problem.ys[i], value, grad))
-        for kept, p in zip(params_after, jax.device_get(jax.tree.leaves(params)), strict=False):
-            kept[epoch] = p
+            for kept, p in zip(params_after, after or (), strict=False):
+                kept[epoch] = p
     return _kept(history, record)
 
 

@@ -16,8 +16,6 @@ import jax
 import numpy as np
 import optax
 from jax.experimental import multihost_utils
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, parallel
@@ -42,16 +40,15 @@ def main() -> None:
     w_ref, sweep_ref = jb.sweep(jb.loss, W0S, lecture.X_DATA, lecture.Y_DATA, optimizer=SWEEP_SGD,
                                 learning_rate=RATES)
     mesh = parallel.make_mesh("data")
-    scalar = jax.ShapeDtypeStruct((), np.float32, sharding=NamedSharding(mesh, P()))
-    batches = jax.ShapeDtypeStruct((4, 16), np.float32, sharding=NamedSharding(mesh, P(None, "data")))
+    scalar, batches = (jax.ShapeDtypeStruct(shape, np.float32) for shape in ((), (4, 16)))
     hlo = parallel.data_parallel_program.lower(
-        scalar, None, batches, batches, loss=jb.loss, optimizer=SGD, epochs=3,
+        scalar, None, batches, batches, mesh=mesh, loss=jb.loss, optimizer=SGD, epochs=3,
         engine="jax").compile().as_text()
     report = {
         "devices": jax.device_count(), "processes": jax.process_count(),
         "sweep_max_ulp": int(max(np.max(np.abs(
             host(a).view(np.int32).astype(np.int64) - b.view(np.int32).astype(np.int64)))
-            for a, b in zip(sweep, sweep_ref))),
+            for a, b in zip(sweep, sweep_ref, strict=False))),
         "sweep_w_equal": bool(np.array_equal(host(w), w_ref)),
         "sweep_shape": list(sweep.losses.shape),
         "data_parallel_all_reduce": "all-reduce" in hlo,
@@ -62,8 +59,9 @@ def main() -> None:
         w1, one = parallel.data_parallel_train(jb.loss, 0.0, XS, YS, mesh=single, **kwargs)
         report[f"batch_{batch_size}"] = {
             "losses": host(many.losses).tolist(), "params": host(many.params).tolist(),
-            "max_rel_diff_to_one_device": float(max(np.max(np.abs(host(a) - np.asarray(b)) / np.abs(np.asarray(b)))
-                                                    for a, b in zip(many, one))),
+            "max_rel_diff_to_one_device": float(max(
+                np.max(np.abs(host(a) - np.asarray(b)) / np.abs(np.asarray(b)))
+                                                    for a, b in zip(many, one, strict=False))),
         }
     try:  # a batch that divides the data but not across the devices
         parallel.data_parallel_train(jb.loss, 0.0, XS, YS, optimizer=SGD,

@@ -36,7 +36,7 @@ def numpy_minibatch_sgd(w: float, xs: np.ndarray, ys: np.ndarray, batch_size: in
     losses, params = [], []
     for _ in range(epochs):
         row = []
-        for x, y in zip(xb, yb):
+        for x, y in zip(xb, yb, strict=False):
             s = w * x - y
             row.append(np.mean(s**2))
             w = w - lr * np.mean(2 * s * x)
@@ -85,7 +85,7 @@ def test_two_processes_on_localhost() -> None:
     finally:
         for w in workers:
             w.kill()
-    for w, (_, err) in zip(workers, outputs):
+    for w, (_, err) in zip(workers, outputs, strict=False):
         assert w.returncode == 0, err
     reports = [[line for line in out.splitlines() if line.startswith("{")] for out, _ in outputs]
     assert len(reports[0]) == 1 and reports[1] == []  # only process 0 reports (gloo chats too)
@@ -104,7 +104,7 @@ def test_sharded_sweep_on_one_device_is_the_sweep() -> None:
     w_ref, ref = jb.sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                           optimizer=SWEEP_SGD, learning_rate=RATES.reshape(1, -1))
     assert isinstance(w, jax.Array) and w.shape == (1, len(RATES))
-    for a, b in zip(history, ref):
+    for a, b in zip(history, ref, strict=False):
         np.testing.assert_array_max_ulp(np.asarray(a), b, maxulp=4)
 
 
@@ -113,7 +113,7 @@ def test_batch_of_one_is_the_per_sample_training() -> None:
     w, history = parallel.data_parallel_train(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                                               batch_size=1, optimizer=sgd)
     w_ref, ref = jb.train_scan(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=sgd)
-    for a, b in zip(history, ref):
+    for a, b in zip(history, ref, strict=False):
         np.testing.assert_array_max_ulp(np.asarray(a), b, maxulp=4)
 
 
@@ -148,9 +148,10 @@ def test_numpy_integers_are_batch_sizes() -> None:
     assert np.shape(history.losses) == (2, 4)
 
 
-@pytest.mark.parametrize("data, name", [((1.0, float("nan"), 3.0), r"xs\[1\] must be finite, got nan"),
-                                        ((1.0, 2.0, 1e39), r"xs\[2\] must be finite in the training "
-                                                           "dtype float32, got 1e\\+39")])
+@pytest.mark.parametrize("data, name", [
+    ((1.0, float("nan"), 3.0), r"xs\[1\] must be finite, got nan"),
+    ((1.0, 2.0, 1e39), r"xs\[2\] must be finite in the training dtype float32, got 1e\+39"),
+])
 def test_sharded_sweep_names_bad_data(data: tuple[float, ...], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         parallel.sharded_sweep(jb.loss, 1.0, data, lecture.Y_DATA, optimizer=SWEEP_SGD,
@@ -187,5 +188,12 @@ def test_data_parallel_names_the_bad_sample_not_its_batch() -> None:
     from jaxbackprop.parallel import data_parallel_train
 
     with pytest.raises(ValueError, match=r"xs\[2\] must be finite, got nan"):
-        data_parallel_train(loss, 1.0, (1.0, 2.0, math.nan, 4.0), (2.0, 4.0, 6.0, 8.0), batch_size=2,
-                            optimizer=SGD)
+        data_parallel_train(loss, 1.0, (1.0, 2.0, math.nan, 4.0), (2.0, 4.0, 6.0, 8.0),
+                            batch_size=2, optimizer=SGD)
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(parallel, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0

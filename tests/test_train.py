@@ -31,14 +31,15 @@ SGD = optax.sgd(lecture.LEARNING_RATE)  # the lecture's optimizer
 INJECTED = optax.inject_hyperparams(optax.sgd)(learning_rate=lecture.LEARNING_RATE)
 
 
-def numpy_sgd(w: float, xs: Any, ys: Any, lr: float, epochs: int, dtype: Any = np.float64) -> np.ndarray:
+def numpy_sgd(w: float, xs: Any, ys: Any, lr: float, epochs: int,
+              dtype: Any = np.float64) -> np.ndarray:
     """An independent reference: the lecture's loop in NumPy, ``w -= lr * 2 (w x - y) x``.
 
     Returns the weight before each step, shape (epochs, samples)."""
     w, lr = dtype(w), dtype(lr)
     before = np.empty((epochs, len(xs)), dtype)
     for epoch in range(epochs):
-        for i, (x, y) in enumerate(zip(np.asarray(xs, dtype), np.asarray(ys, dtype))):
+        for i, (x, y) in enumerate(zip(np.asarray(xs, dtype), np.asarray(ys, dtype), strict=False)):
             before[epoch, i] = w
             w = w - lr * (dtype(2) * (w * x - y) * x)
     return before
@@ -52,7 +53,8 @@ def test_the_notes_trace(trainer: str, engine: str, float_mode: str) -> None:
     assert history.losses.shape == history.grads.shape == (lecture.EPOCHS, len(lecture.X_DATA))
     assert history.epoch_loss.shape == history.params.shape == (lecture.EPOCHS,)
     assert at_printed_precision(history.grads[: len(GRADS)]) == at_printed_precision(GRADS)
-    assert at_printed_precision(history.epoch_loss[: len(EPOCH_LOSS)]) == at_printed_precision(EPOCH_LOSS)
+    assert (at_printed_precision(history.epoch_loss[: len(EPOCH_LOSS)])
+            == at_printed_precision(EPOCH_LOSS))
     assert float(jb.predict(lecture.W0, lecture.X_PREDICT)) == PREDICTION_BEFORE
     np.testing.assert_array_equal(history.epoch_loss, history.losses[:, -1])
     np.testing.assert_array_equal(w, history.params[-1])
@@ -76,7 +78,7 @@ def test_scan_agrees_with_the_python_loop_to_a_few_ulp(engine: str) -> None:
                                    epochs=4, engine=engine)
         _, fused = train_scan(jb.loss, 0.5, xs, ys, optimizer=INJECTED, learning_rate=lr, epochs=4,
                               engine=engine)
-        for a, b in zip(loop, fused):
+        for a, b in zip(loop, fused, strict=False):
             np.testing.assert_array_max_ulp(a, b, maxulp=4)
 
 
@@ -93,7 +95,7 @@ def test_adam_and_vector_parameters() -> None:
             for trainer in TRAINERS.values()]
     (w_loop, loop), (w_scan, fused) = runs
     assert loop.grads.shape == (30, 5, 2) and loop.params.shape == (30, 2) and w_loop.shape == (2,)
-    for a, b in zip(loop, fused):
+    for a, b in zip(loop, fused, strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert fused.epoch_loss[-1] < 1e-2 * fused.epoch_loss[0]  # adam does fit the line
 
@@ -113,7 +115,8 @@ def test_the_per_sample_step_compiles_once(engine: str) -> None:
     seen: list[Step] = []
     train_per_sample(loss, *DATA, optimizer=INJECTED, engine=engine, on_step=seen.append)
     assert len(seen) == 30 and len(calls) == 1
-    train_per_sample(loss, *DATA, optimizer=INJECTED, learning_rate=0.05, engine=engine)  # a new rate is data
+    # A new rate is data:
+    train_per_sample(loss, *DATA, optimizer=INJECTED, learning_rate=0.05, engine=engine)
     assert len(calls) == 1
 
 
@@ -127,7 +130,8 @@ def test_scan_compiles_once_for_new_rates_and_data(engine: str) -> None:
                         learning_rate=0.2, engine=engine)
     assert len(calls) == 1, "a new learning rate, w0 or data of the same shape recompiled"
     assert not np.array_equal(first[1].losses, second[1].losses)
-    train_scan(loss, *DATA, optimizer=INJECTED, epochs=3, engine=engine)  # a new number of epochs is a new program
+    # A new number of epochs is a new program:
+    train_scan(loss, *DATA, optimizer=INJECTED, epochs=3, engine=engine)
     assert len(calls) == 2
 
 
@@ -167,7 +171,7 @@ def test_sweep_agrees_with_single_runs() -> None:
     for (i, j), rate in np.ndenumerate(rates):
         w_one, one = train_scan(jb.loss, w0s[i, 0], lecture.X_DATA, lecture.Y_DATA,
                                 optimizer=optax.sgd(rate))
-        for a, b in zip(one, history):
+        for a, b in zip(one, history, strict=False):
             np.testing.assert_array_max_ulp(a, b[i, j], maxulp=4)
         assert w[i, j] == w_one
 
@@ -212,7 +216,8 @@ def test_every_trainer_records_less_the_same(trainer: str, record: str) -> None:
 
 
 def test_an_unknown_record_is_named() -> None:
-    with pytest.raises(ValueError, match="record must be one of 'steps', 'epochs', 'final', got 'all'"):
+    with pytest.raises(ValueError,
+                       match="record must be one of 'steps', 'epochs', 'final', got 'all'"):
         sweep(jb.loss, *DATA, optimizer=SGD, record="all")
 
 
@@ -229,7 +234,7 @@ def test_a_sweep_trains_the_same_on_every_kind_of_input() -> None:
                             jnp.asarray(rates))]:
         w_again, again = sweep(jb.loss, w0, *data, optimizer=INJECTED, learning_rate=rate)
         np.testing.assert_array_equal(w_again, w)
-        for a, b in zip(again, history):
+        for a, b in zip(again, history, strict=False):
             np.testing.assert_array_equal(a, b)
     new_xs = (1.0, 2.0, 4.0)
     w_new, _ = sweep(jb.loss, lecture.W0, new_xs, lecture.Y_DATA, optimizer=INJECTED,
@@ -272,7 +277,7 @@ def hand_loop(loss: Callable[..., Any], params: Any, optimizer: optax.GradientTr
     state = optimizer.init(params)
     losses, after = [], []
     for _ in range(epochs):
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=False):
             value, grad = jax.value_and_grad(loss)(params, x, y)
             updates, state = optimizer.update(grad, state, params)
             params = optax.apply_updates(params, updates)
@@ -335,7 +340,7 @@ def test_any_built_optimizer_follows_the_hand_written_loop(trainer: str, name: s
 def test_clipping_is_the_closed_form() -> None:
     """chain(clip(1), sgd(lr)) is w -= lr * clip(dL/dw, -1, 1): checked against NumPy."""
     lr, w = 0.05, 1.0
-    for x, y in zip(lecture.X_DATA, lecture.Y_DATA):
+    for x, y in zip(lecture.X_DATA, lecture.Y_DATA, strict=False):
         w -= lr * np.clip(2 * (w * x - y) * x, -1, 1)
     w_chain, _ = train_scan(jb.loss, *DATA, optimizer=optax.chain(optax.clip(1.0), optax.sgd(lr)),
                             epochs=1)
@@ -394,7 +399,7 @@ def test_both_trainers_raise_the_same_divergence() -> None:
         errors.append(caught.value)
     assert str(errors[0]) == str(errors[1])
     assert "learning_rate=1" in str(errors[0])
-    for a, b in zip(errors[0].history, errors[1].history):
+    for a, b in zip(errors[0].history, errors[1].history, strict=False):
         np.testing.assert_array_max_ulp(a, b, maxulp=4)
 
 
@@ -499,8 +504,8 @@ def test_the_size_check_counts_every_record() -> None:
     (dict(engine="torch"), "engine must be one of 'jax', 'tape', got 'torch'"),
     (dict(record="all"), "record must be one of 'steps', 'epochs', 'final', got 'all'"),
 ])
-def test_bad_input_is_a_value_error_naming_the_argument(trainer: Callable[..., Any],
-                                                        kwargs: dict[str, Any], message: str) -> None:
+def test_bad_input_is_a_value_error_naming_the_argument(
+        trainer: Callable[..., Any], kwargs: dict[str, Any], message: str) -> None:
     args = dict(w0=lecture.W0, xs=lecture.X_DATA, ys=lecture.Y_DATA, optimizer=INJECTED) | kwargs
     w0, xs, ys = args.pop("w0"), args.pop("xs"), args.pop("ys")
     with pytest.raises(ValueError, match=message):
@@ -516,10 +521,11 @@ def test_bad_input_is_a_value_error_naming_the_argument(trainer: Callable[..., A
     (dict(xs=["1", "2", "3"]), "xs must hold numbers, got dtype <U1"),
     (dict(ys=np.array([2.0, None, 6.0])), "ys must hold numbers, got dtype object"),
     (dict(w0="1.0"), "w0 must hold numbers or floating arrays, got str"),
-    (dict(w0=np.complex64(1.0)), "w0 must hold real numbers or floating arrays, got dtype complex64"),
+    (dict(w0=np.complex64(1.0)),
+     "w0 must hold real numbers or floating arrays, got dtype complex64"),
 ])
-def test_bad_types_are_a_type_error_naming_the_argument(trainer: Callable[..., Any],
-                                                       kwargs: dict[str, Any], message: str) -> None:
+def test_bad_types_are_a_type_error_naming_the_argument(
+        trainer: Callable[..., Any], kwargs: dict[str, Any], message: str) -> None:
     args = dict(w0=lecture.W0, xs=lecture.X_DATA, ys=lecture.Y_DATA, optimizer=SGD) | kwargs
     w0, xs, ys = args.pop("w0"), args.pop("xs"), args.pop("ys")
     with pytest.raises(TypeError, match=message):
@@ -555,10 +561,30 @@ def test_a_number_that_overflows_float32_is_named(argument) -> None:
 
 
 def test_train_scan_names_its_methods() -> None:
-    with pytest.raises(ValueError, match="method must be one of 'sequential', 'parallel', got 'paralel'"):
+    with pytest.raises(ValueError,
+                       match="method must be one of 'sequential', 'parallel', got 'paralel'"):
         train_scan(jb.loss, *DATA, optimizer=SGD, method="paralel")
 
 
 def test_mean_loss_of_an_empty_batch_is_an_error() -> None:
     with pytest.raises(ValueError, match="mean_loss: xs and ys are empty"):
         jb.mean_loss(1.0, np.zeros(0), np.zeros(0))
+
+
+def test_the_per_sample_loop_makes_one_transfer_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    transfers: list[int] = []
+    device_get = jax.device_get
+    monkeypatch.setattr(jax, "device_get", lambda tree: transfers.append(1) or device_get(tree))
+    seen: list[Step] = []
+    _, history = train_per_sample(jb.loss, *DATA, optimizer=SGD, on_step=seen.append)
+    assert len(transfers) == len(seen) == 30
+    assert at_printed_precision(history.grads[: len(GRADS)]) == at_printed_precision(GRADS)
+
+
+def test_the_parallel_method_comes_from_affine_sgd() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("jaxbackprop.affine_sgd") is not None:
+        pytest.skip("jaxbackprop.affine_sgd exists: its own tests cover method='parallel'")
+    with pytest.raises(ModuleNotFoundError, match="jaxbackprop.affine_sgd"):
+        train_scan(jb.loss, *DATA, optimizer=SGD, method="parallel")

@@ -34,6 +34,8 @@ from jaxbackprop.train import (ENGINES, DivergenceError, Step, TrainHistory, tra
                                train_scan)
 
 OUT_FORMATS: tuple[str, ...] = (".json", ".csv")
+# optax.sgd keeping its rate in its state, so that trace(learning_rate=...) is data.
+SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=LEARNING_RATE)
 
 
 def prediction_line(label: str, w: Any) -> str:
@@ -63,7 +65,7 @@ def trace(emit: Callable[[str], Any], *, w0: float = W0, learning_rate: float = 
     """
     trainer = train_scan if fused else train_per_sample
     emit(prediction_line("Predict (before training)", w0))
-    params, history = trainer(loss, w0, X_DATA, Y_DATA, optimizer=optax.sgd(learning_rate),
+    params, history = trainer(loss, w0, X_DATA, Y_DATA, optimizer=SGD, learning_rate=learning_rate,
                               epochs=epochs, engine=engine, record="steps" if fused else record,
                               on_step=lambda step: emit(step_line(step, len(X_DATA))))
     emit(prediction_line("predict (after training)", params))
@@ -164,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
                 except OSError as write_error:  # report both, the divergence first
                     kept = f"; its history could not be written to {str(args.out)!r}: {write_error}"
             raise CommandError(f"{error}{kept}", code=1) from None
+        except ValueError as error:  # e.g. a --lr that is 0 in the training dtype
+            raise CommandError(str(error)) from None
         if args.out is not None:
             with writing(str(args.out)):
                 print(f"wrote {write_history(args.out, history, args)}")
