@@ -373,6 +373,8 @@ def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
     training: loss per step, per epoch, and ``w``). Everything that needs no renderer is
     written first; without one, :class:`RendererNotFoundError` is raised at the end.
     """
+    import optax
+
     from jaxbackprop import jaxpr, lecture, train  # the figures' sources, imported on use
     from jaxbackprop.model import loss
 
@@ -386,7 +388,8 @@ def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
     written = [write_graph(graph, folder / f"{stem}.dot", view) for stem, graph, view in graphs]
     written.append(write_text_atomic(folder / "lecture_jaxpr.txt", jaxpr.side_by_side(loss, w, x, y) + "\n"))
     _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                        learning_rate=lecture.LEARNING_RATE, epochs=lecture.EPOCHS)
+                                        optimizer=optax.sgd(lecture.LEARNING_RATE),
+                                        epochs=lecture.EPOCHS)
     path = np.concatenate([[lecture.W0], np.asarray(history.params).reshape(-1)])
     written.append(write_figure(training_figure(history.losses, history.epoch_loss, path),
                                 folder / "lecture_training.png"))

@@ -40,6 +40,7 @@ from jaxbackprop.cli.common import (
 
 if TYPE_CHECKING:
     import numpy as np
+    import optax
 
     from jaxbackprop.train import DivergenceError, Step, TrainHistory
 
@@ -71,16 +72,29 @@ def step_line(step: Step, samples: int) -> str:
     return line
 
 
+@functools.cache
+def lecture_sgd() -> optax.GradientTransformation:
+    """``optax.sgd`` keeping its rate in its state (``inject_hyperparams``), so that the
+    trainers take ``learning_rate=`` as data: built once, compiled once."""
+    import optax
+
+    from jaxbackprop import lecture
+
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=lecture.LEARNING_RATE)
+
+
 def trace(emit: Callable[[str], Any], *, w0: float | None = None,
           learning_rate: float | None = None, epochs: int | None = None,
-          engine: Literal["jax", "tape"] = "jax",
-          fused: bool = False) -> tuple[Any, TrainHistory]:
+          engine: Literal["jax", "tape"] = "jax", fused: bool = False,
+          record: Literal["steps", "epochs", "final"] = "steps") -> tuple[Any, TrainHistory]:
     """Train the lecture's model on its data, passing each line of its trace to ``emit``.
 
     Per-sample SGD with ``optax.sgd`` (:func:`~jaxbackprop.train.train_per_sample`, or
     :func:`~jaxbackprop.train.train_scan` with ``fused``): the prediction for ``x = 4``
     before, each step's gradient, each epoch's last loss, the prediction after. ``None``
-    stands for the lecture's value. Returns ``(params, history)``; a diverging run raises
+    stands for the lecture's value. ``record`` is what the history keeps: the per-sample
+    loop prints every step whatever it keeps; the fused one replays its steps from the
+    history, so it keeps them all. Returns ``(params, history)``; a diverging run raises
     after the lines it reached.
     """
     from jaxbackprop import lecture
@@ -91,9 +105,10 @@ def trace(emit: Callable[[str], Any], *, w0: float | None = None,
     trainer = train_scan if fused else train_per_sample
     emit(prediction_line("Predict (before training)", w0))
     params, history = trainer(
-        loss, w0, lecture.X_DATA, lecture.Y_DATA,
+        loss, w0, lecture.X_DATA, lecture.Y_DATA, optimizer=lecture_sgd(),
         learning_rate=lecture.LEARNING_RATE if learning_rate is None else learning_rate,
         epochs=lecture.EPOCHS if epochs is None else epochs, engine=engine,
+        record="steps" if fused else record,
         on_step=lambda step: emit(step_line(step, len(lecture.X_DATA))))
     emit(prediction_line("predict (after training)", params))
     return params, history
@@ -180,10 +195,12 @@ def available_memory() -> int:
     return available
 
 
-def check_memory(epochs: int | None, out: Path | None, x64: bool) -> None:
+def check_memory(epochs: int | None, out: Path | None, x64: bool, fused: bool) -> None:
     """Refuse, before any work (JAX not even imported), a history that does not fit in
-    memory. ``epochs=None`` is the lecture's 10, which always fits."""
-    if epochs is None:
+    memory. ``epochs=None`` is the lecture's 10, which always fits. Without ``--out`` the
+    per-sample loop keeps no history (``record="final"``); the fused one keeps every step
+    to print them."""
+    if epochs is None or (out is None and not fused):
         return
     steps = epochs * SAMPLES
     suffix = None if out is None else out.suffix.lower()
@@ -191,13 +208,14 @@ def check_memory(epochs: int | None, out: Path | None, x64: bool) -> None:
     needed = steps * per_step * (2 if x64 else 1)
     available = available_memory()
     if needed > available:
-        kept = "" if out is None else f" with --out {str(out)!r}"
+        why = "--fused" if out is None else f"--out {str(out)!r}"
+        remedy = ("leave out --fused (the per-sample loop prints without keeping)"
+                  if out is None else "leave out --out (the printed trace keeps no history)")
         raise CommandError(
-            f"--epochs {epochs}{kept} keeps {steps:,} steps of history, "
+            f"--epochs {epochs} with {why} keeps {steps:,} steps of history, "
             f"about {needed / 2**30:,.1f} GiB, but {max(available, 0) / 2**30:,.1f} GiB of "
             f"memory is available; use fewer --epochs (at most about "
-            f"{max(available, 0) // (needed // epochs):,})"
-            + ("" if out is None else ", or leave out --out"))
+            f"{max(available, 0) // (needed // epochs):,}), or {remedy}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -231,7 +249,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_out("--out", args.out, OUT_FORMATS)
     check_float32(args.x64, lr=args.lr, w0=args.w0)
-    check_memory(args.epochs, args.out, args.x64)
+    check_memory(args.epochs, args.out, args.x64, args.fused)
     with on_backend(args.backend, args.x64) as backend:
         from jaxbackprop import lecture
         from jaxbackprop.train import DivergenceError
@@ -248,7 +266,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             engine: Literal["jax", "tape"] = args.engine  # one of ENGINES (argparse checked)
             _, history = trace(emit, w0=args.w0, learning_rate=args.lr, epochs=args.epochs,
-                               engine=engine, fused=args.fused)
+                               engine=engine, fused=args.fused,
+                               record="final" if args.out is None else "steps")
         except DivergenceError as error:
             kept = ""
             if args.out is not None:
