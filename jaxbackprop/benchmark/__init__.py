@@ -248,7 +248,7 @@ def _cells(row: dict[str, Any], unit: str) -> list[str]:
         f"{format_seconds(row['min'] * per)} – {format_seconds(row['max'] * per)}",
         format_rate(row["rate"]) + f" {unit}s/s",
         "" if row["compile_s"] is None else format_seconds(row["compile_s"]),
-        "" if ratio is None else f"{ratio:.3g}x",
+        "" if ratio is None else f"{ratio:.0f}x" if ratio >= 100 else f"{ratio:.3g}x",
         row["note"] if row["status"] == "ok" else f"**{row['status']}**: {row['note']}",
     ]
 

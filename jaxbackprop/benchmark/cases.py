@@ -159,7 +159,7 @@ def _torch_lecture(torch: ModuleType, xs: Sequence[float], ys: Sequence[float],
 
 def _trainer(fn: Callable[..., Any], xs: Any, ys: Any, epochs: int, **kwargs: Any) -> Run:
     """One call of a jaxbackprop trainer with the lecture's SGD; returns the final params."""
-    sgd = optax.sgd(lecture.LEARNING_RATE)
+    sgd = optax.sgd(lecture.LEARNING_RATE)  # built once: a new optimizer is a new program
     return lambda: jax.block_until_ready(
         fn(loss, lecture.W0, xs, ys, optimizer=sgd, epochs=epochs, **kwargs)[0])
 
@@ -266,9 +266,10 @@ def sweeps(settings: Settings) -> list[Case]:
                                 np.asarray(lecture.Y_DATA), lr, epochs)
 
         def trainer(fn: Callable[..., Any], w0s: np.ndarray = w0s, **kwargs: Any) -> Run:
+            sgd = optax.sgd(lr)  # built once: a new optimizer is a new program
             return _blocked(lambda: fn(loss, w0s, lecture.X_DATA, lecture.Y_DATA,
-                                       optimizer=optax.sgd(lr), epochs=epochs,
-                                       record="final", **kwargs)[0])
+                                       optimizer=sgd, epochs=epochs, record="final",
+                                       **kwargs)[0])
 
         cases.append(Case("sweep", f"{_label('runs', n)} x {steps} steps", n * steps, "step", (
             Engine('sweep(record="final")', partial(trainer, train.sweep), compiled=True),
