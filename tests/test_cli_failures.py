@@ -143,7 +143,7 @@ def test_ctrl_c_at_any_moment_is_interrupted_130(delay: float) -> None:
     assert process.returncode == 130 and stderr == "jaxbackprop train: interrupted\n"
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.02, 0.1, 0.3, 0.6, 1.0])
+@pytest.mark.parametrize("delay", [0.02, 0.05, 0.1, 0.3, 0.6, 1.0])
 def test_ctrl_c_while_starting_is_interrupted_130(delay: float) -> None:
     """From the moment the command's code runs: parsing, importing JAX, compiling. (Before
     that, Python itself is starting up and answers Ctrl-C its own way.)"""
