@@ -14,11 +14,13 @@ that the notes work through with numbers:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxbackprop._dtypes import default_float_dtype
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Role, Value
@@ -64,7 +66,7 @@ class ChainRule:
     dz_dx_jax: jax.Array  # jax.grad of the composite, for comparison
 
 
-def chain_rule(x: float = 1.5, a: Callable[[Any], Any] = inner,
+def chain_rule(x: ArrayLike = 1.5, a: Callable[[Any], Any] = inner,
                b: Callable[[Any], Any] = outer) -> ChainRule:
     """The chain rule ``dz/dx = dz/dy * dy/dx`` for ``z = b(a(x))``, checked by ``jax.grad``."""
     x = jnp.asarray(x, dtype=default_float_dtype())
@@ -104,7 +106,8 @@ def _node(output: str, primitive: str, fn: Callable[..., Any], args: dict[str, A
     names = tuple(args)
     values = tuple(args.values())
     grads = jax.grad(fn, argnums=tuple(range(len(values))))(*values)
-    edges = tuple(LocalGradient(n, output, f, g) for n, f, g in zip(names, formulas, grads))
+    edges = tuple(LocalGradient(n, output, f, g) for n, f, g in zip(names, formulas, grads,
+                                                                        strict=True))
     return fn(*values), Operation(output, primitive, names, edges)
 
 
@@ -113,14 +116,15 @@ def _floats(*numbers: Any) -> tuple[jax.Array, ...]:
     return tuple(jnp.asarray(n, dtype=dtype) for n in numbers)
 
 
-def multiply_node(x: float = 2.0, y: float = 3.0) -> Graph:
+def multiply_node(x: ArrayLike = 2.0, y: ArrayLike = 3.0) -> Graph:
     """The node ``z = x * y``: local gradients ``dz/dx = y`` and ``dz/dy = x``."""
     x, y = _floats(x, y)
     z, op = _node("z", "mul", lambda a, b: a * b, {"x": x, "y": y}, ("y", "x"))
-    return _graph({"x": (x, "parameter"), "y": (y, "parameter")}, [op], {"x": x, "y": y, "z": z}, "z")
+    return _graph({"x": (x, "parameter"), "y": (y, "parameter")}, [op],
+                  {"x": x, "y": y, "z": z}, "z")
 
 
-def linear_regression(x: float = 1.0, y: float = 2.0, w: float = 1.0) -> Graph:
+def linear_regression(x: ArrayLike = 1.0, y: ArrayLike = 2.0, w: ArrayLike = 1.0) -> Graph:
     """The lecture's graph for one sample: ``y_hat = w * x``, ``s = y_hat - y``, ``L = s ** 2``.
 
     Each node is differentiated on its own by ``jax.grad`` (the local gradients); the
@@ -133,5 +137,6 @@ def linear_regression(x: float = 1.0, y: float = 2.0, w: float = 1.0) -> Graph:
     s, sub = _node("s", "sub", lambda a, b: a - b, {"y_hat": y_hat, "y": y}, ("1", "-1"))
     loss, square = _node("L", "square", lambda t: t**2, {"s": s}, ("2s",))
     forward = {"w": w, "x": x, "y": y, "y_hat": y_hat, "s": s, "L": loss}
-    inputs = {"w": (w, "parameter"), "x": (x, "data"), "y": (y, "data")}
+    inputs: dict[str, tuple[Any, Role]] = {"w": (w, "parameter"), "x": (x, "data"),
+                                           "y": (y, "data")}
     return _graph(inputs, [mul, sub, square], forward, "L")

@@ -12,11 +12,11 @@ import jax
 import numpy as np
 import optax
 import pytest
+from lecture_trace import lecture_lines
 
 import jaxbackprop as jb
 from jaxbackprop import lecture
 from jaxbackprop.cli.main import main
-from lecture_trace import lecture_lines
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -32,7 +32,8 @@ def trace_lines(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(("\tgrad:", "progress:"))]
 
 
-@pytest.mark.parametrize("argv", [[], ["--fused"], ["--engine", "tape"], ["--fused", "--engine", "tape"]])
+@pytest.mark.parametrize("argv", [[], ["--fused"], ["--engine", "tape"],
+                                  ["--fused", "--engine", "tape"]])
 def test_prints_the_notes_trace(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, out, err = run_cli(capsys, "train", *argv)
     assert code == 0 and err == ""
@@ -55,20 +56,24 @@ def test_lecture_has_the_training_section(capsys: pytest.CaptureFixture[str]) ->
     assert "Predict (before training) 4 4.0000" in section
 
 
-def test_out_json_and_csv_hold_the_history(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_out_json_and_csv_hold_the_history(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
     _, history = jb.train_per_sample(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                                      optimizer=optax.sgd(0.02), epochs=4)
     for name in ("h.json", "h.csv"):
-        code, out, _ = run_cli(capsys, "train", "--lr", "0.02", "--epochs", "4", "--out", str(tmp_path / name))
+        code, out, _ = run_cli(capsys, "train", "--lr", "0.02", "--epochs", "4",
+                               "--out", str(tmp_path / name))
         assert code == 0 and out.splitlines()[-1] == f"wrote {tmp_path / name}"
     record = json.loads((tmp_path / "h.json").read_text())
     assert record["learning_rate"] == 0.02 and record["epochs"] == 4 and record["diverged"] is None
     for field in ("losses", "grads", "epoch_loss", "params"):
-        np.testing.assert_array_equal(np.asarray(record[field], np.float32), getattr(history, field))
+        np.testing.assert_array_equal(np.asarray(record[field], np.float32),
+                                      getattr(history, field))
     with open(tmp_path / "h.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and rows[1]["x"] == "2.0"
-    np.testing.assert_array_equal(np.array([r["grad"] for r in rows], np.float32), history.grads.ravel())
+    np.testing.assert_array_equal(np.array([r["grad"] for r in rows], np.float32),
+                                  history.grads.ravel())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv", "h.json"]  # no temporary files
 
 

@@ -20,7 +20,8 @@ def test_writes_text_json_and_csv(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "r.csv", "r.json"]
 
 
-def test_an_interrupted_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_write_keeps_the_old_file(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "r.json"
     io.write_json_atomic(target, {"kept": True})
 
@@ -39,3 +40,33 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
     plain.write_text("x")  # what open() gives under this umask
     written = io.write_text_atomic(tmp_path / "atomic.txt", "x")
     assert written.stat().st_mode == plain.stat().st_mode
+
+
+def test_sigterm_during_a_write_leaves_neither_the_file_nor_the_temporary(
+        tmp_path: Path) -> None:
+    """A real process, killed by SIGTERM while its write is under way."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from jaxbackprop import io\n"
+        "def slow_fsync(fd):\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+        "io.os.fsync = slow_fsync\n"
+        "io.write_bytes_atomic(sys.argv[1], b'x' * 1_000_000)\n")
+    target = tmp_path / "out.json"
+    process = subprocess.Popen([sys.executable, "-c", script, str(target)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "writing\n"
+    assert [p.name for p in tmp_path.iterdir()][0].endswith(".tmp")  # the write is under way
+    start = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM and time.monotonic() - start < 30
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []

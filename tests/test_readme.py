@@ -36,3 +36,32 @@ def test_the_api_tour_runs() -> None:
     namespace: dict[str, object] = {}
     exec(compile(tour.group(1), "README.md (tour)", "exec"), namespace)  # noqa: S102
     assert {"jb", "tape", "lecture", "xs", "ys"} <= namespace.keys()
+
+
+def test_ci_lints_and_type_checks_before_the_tests() -> None:
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.startswith("python3 -m venv")]
+    assert ci[-1] == readme_commands()["test"]
+    assert ci[0].endswith(" && ruff check && pyright")
+
+
+def test_the_install_hints_match_the_extras() -> None:
+    import tomllib
+
+    from jaxbackprop import devices
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    for name in ("cuda13", "cuda12", "tpu"):
+        assert extras[name] == [f"jax[{name}]"]  # passed through to JAX's own extra
+    assert devices.INSTALL_HINTS["gpu"].startswith('pip install "jax[cuda13]"')
+    assert 'pip install -e ".[cuda13]"' in (ROOT / "README.md").read_text()
+    assert not any(d.startswith("jaxlib") for d in project["dependencies"])
+    assert "numpy>=2.0" in project["dependencies"]
+
+
+def test_pre_commit_runs_the_same_checks_without_downloading() -> None:
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert "repo: local" in config and "rev:" not in config  # nothing fetched at run time
+    assert "entry: ruff check" in config and "entry: pyright" in config
+    assert config.count("language: system") == 2

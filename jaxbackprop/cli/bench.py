@@ -10,50 +10,41 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
-from jaxbackprop import benchmark
-from jaxbackprop.cli.common import CommandError, add_backend_option, on_backend, positive_int
-from jaxbackprop.io import write_json_atomic, write_text_atomic
+from jaxbackprop.cli.common import (
+    CommandError,
+    add_backend_option,
+    check_out,
+    on_backend,
+    positive_int,
+)
+
+SECTIONS: tuple[str, ...] = ("chain", "lecture", "sgd", "sweep")  # benchmark.cases (tested)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench", help="measure jaxbackprop against PyTorch, micrograd, autograd and JAX",
-        description="Time the lecture's training, per-sample SGD, sweeps and the tape's cost "
-                    "per node beside PyTorch eager, micrograd, HIPS autograd and JAX itself, "
-                    "in one process; print the tables as Markdown. Missing peers are "
-                    "reported as not installed.")
+        description="Time the tape's cost per node, the lecture's training, per-sample SGD "
+                    "and sweeps beside PyTorch eager, micrograd, HIPS autograd, NumPy and "
+                    "JAX itself, in one process; print each figure's median with its spread "
+                    "as Markdown tables. Missing peers are reported as not installed.")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run with small sizes and few rounds (seconds)")
-    parser.add_argument("--sections", nargs="+", choices=list(benchmark.SECTIONS),
-                        metavar="SECTION", help="run only these sections, of: "
-                        f"{', '.join(benchmark.SECTIONS)} (default: all)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, metavar="SECTION",
+                        help=f"run only these sections, of: {', '.join(SECTIONS)} "
+                             "(default: all)")
     parser.add_argument("--rounds", type=positive_int, default=None,
                         help="interleaved rounds per case (default: 7, or 3 with --quick)")
-    parser.add_argument("--out", metavar="FILE.json", help="also write the report as JSON")
-    parser.add_argument("--markdown", metavar="FILE.md", help="also write the tables as Markdown")
+    parser.add_argument("--out", metavar="FILE.json", type=Path,
+                        help="also write the report as JSON (its folder must exist)")
+    parser.add_argument("--markdown", metavar="FILE.md", type=Path,
+                        help="also write the tables as Markdown (its folder must exist)")
     add_backend_option(parser)
     parser.set_defaults(func=run)
-
-
-def _check_writable(option: str, path: str | None) -> None:
-    """Fail now, not after minutes of measuring, if ``path`` cannot be written
-    (its folder is created here if need be)."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise CommandError(f"{option} {path}: is a folder; expected a file name")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CommandError(f"{option} {path}: cannot create its folder: {error.strerror}") from None
-    if not os.access(target.parent, os.W_OK):
-        raise CommandError(f"{option} {path}: the folder {target.parent} is not writable")
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -87,13 +78,17 @@ def _progress_bar() -> Iterator[Callable[[str], None] | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_writable("--out", args.out)
-    _check_writable("--markdown", args.markdown)
-    settings = benchmark.QUICK if args.quick else benchmark.FULL
-    if args.rounds:
-        settings = dataclasses.replace(settings, rounds=args.rounds)
-    with on_backend(args.backend), _progress_bar() as progress:
-        report = benchmark.run(settings, args.sections, _command(args), progress)
+    check_out("--out", args.out, (".json",))
+    check_out("--markdown", args.markdown, (".md",))
+    with on_backend(args.backend):
+        from jaxbackprop import benchmark
+        from jaxbackprop.io import write_json_atomic, write_text_atomic
+
+        settings = benchmark.QUICK if args.quick else benchmark.FULL
+        if args.rounds:
+            settings = dataclasses.replace(settings, rounds=args.rounds)
+        with _progress_bar() as progress:
+            report = benchmark.run(settings, args.sections, _command(args), progress)
     markdown = benchmark.to_markdown(report)
     print(markdown, end="")
     try:

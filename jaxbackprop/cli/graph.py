@@ -14,14 +14,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jaxbackprop import draw, jaxpr, lecture
-from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
-                                    finite_float, on_backend, writing)
-from jaxbackprop.graph import VIEWS, Graph
-from jaxbackprop.model import loss
+from jaxbackprop.cli.common import (
+    CommandError,
+    add_backend_option,
+    add_x64_option,
+    check_float32,
+    check_out,
+    finite_float,
+    on_backend,
+    writing,
+)
+
+if TYPE_CHECKING:
+    from jaxbackprop.graph import Graph, View
 
 EXAMPLES = ("linear", "xy")
+VIEWS: tuple[View, ...] = ("forward", "local", "backward")  # jaxbackprop.graph.VIEWS (tested)
+GRAPH_SUFFIXES: tuple[str, ...] = (".dot", ".svg", ".png", ".html")  # draw.GRAPH_SUFFIXES (tested)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--view", choices=VIEWS, default="backward",
                         help="which of the lecture's three steps to show (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
-                        help="write here; the suffix picks the format: "
-                             f"{', '.join(draw.GRAPH_SUFFIXES)} (default: DOT on standard output)")
+                        help="write here (its folder must exist); the suffix picks the format: "
+                             f"{', '.join(GRAPH_SUFFIXES)} (default: DOT on standard output)")
     parser.add_argument("--jaxpr", action="store_true",
                         help="also print the tape's steps beside jax.make_jaxpr(jax.grad(loss)) "
                              "(linear only)")
@@ -55,25 +66,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> Graph:
+    from jaxbackprop import lecture
+
     if args.example == "xy":
-        if args.w is not None or args.jaxpr:
-            raise CommandError("--w and --jaxpr apply to --example linear only")
         return lecture.multiply_node(*_with_defaults((args.x, args.y), (2.0, 3.0)))
     x, y, w = _with_defaults((args.x, args.y, args.w), lecture.EXAMPLE_FIRST_NOTE)
     return lecture.linear_regression(x, y, w)
 
 
-def _with_defaults(given: tuple[float | None, ...], defaults: tuple[float, ...]) -> tuple[float, ...]:
-    return tuple(d if g is None else g for g, d in zip(given, defaults))
+def _with_defaults(given: tuple[float | None, ...],
+                   defaults: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(d if g is None else g for g, d in zip(given, defaults, strict=True))
+
+
+def _numbers(graph: Graph) -> dict[str, Any]:
+    """Every number the picture shows, by its label."""
+    numbers = {}
+    for value in graph.values:
+        numbers[value.name] = value.value
+        numbers[f"dL/d{value.name}"] = value.adjoint
+    for operation in graph.operations:
+        for edge in operation.local_gradients:
+            numbers[f"d{edge.target}/d{edge.source}"] = edge.value
+    return numbers
+
+
+def check_finite(graph: Graph, x64: bool) -> None:
+    """Refuse to draw a graph with an inf or NaN in it: the inputs overflow the dtype."""
+    import numpy as np
+
+    for label, number in _numbers(graph).items():
+        if number is not None and not np.all(np.isfinite(np.asarray(number))):
+            raise CommandError(
+                f"{label} = {np.asarray(number)} overflows {'float64' if x64 else 'float32'}; "
+                f"use smaller --x, --y or --w{'' if x64 else ', or --x64'}")
 
 
 def run(args: argparse.Namespace) -> int:
-    enable_x64(args.x64)
-    if args.out is not None and args.out.suffix.lower() not in draw.GRAPH_SUFFIXES:
-        raise CommandError(f"--out must end in one of {', '.join(draw.GRAPH_SUFFIXES)}, "
-                           f"got {str(args.out)!r}")
-    with on_backend(args.backend):
+    check_out("--out", args.out, GRAPH_SUFFIXES)
+    if args.example == "xy" and (args.w is not None or args.jaxpr):
+        raise CommandError("--w and --jaxpr apply to --example linear only")
+    check_float32(args.x64, x=args.x, y=args.y, w=args.w)
+    with on_backend(args.backend, args.x64):
+        from jaxbackprop import draw, jaxpr, lecture
+        from jaxbackprop.model import loss
+
         graph = _build(args)
+        check_finite(graph, args.x64)
         if args.out is None:
             print(draw.graph_dot(graph, args.view), end="")
         else:
@@ -85,3 +124,6 @@ def run(args: argparse.Namespace) -> int:
             print()
             print(jaxpr.side_by_side(loss, w, x, y))
     return 0
+
+
+

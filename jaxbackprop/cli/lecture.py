@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-import jax
-
-from jaxbackprop import lecture, tape
-from jaxbackprop.cli.common import (add_backend_option, add_x64_option, enable_x64, on_backend,
-                                    writing)
+from jaxbackprop.cli.common import (
+    add_backend_option,
+    add_x64_option,
+    check_out_folder,
+    on_backend,
+    writing,
+)
 from jaxbackprop.cli.train import trace
-from jaxbackprop.graph import format_number as num
-from jaxbackprop.model import loss, loss_grad, predict
+
+
+def num(value: Any) -> str:
+    """A number as the lecture prints it (:func:`jaxbackprop.graph.format_number`)."""
+    from jaxbackprop.graph import format_number
+
+    return format_number(value)
 
 
 def _heading(title: str) -> str:
@@ -21,6 +29,8 @@ def _heading(title: str) -> str:
 
 
 def chain_rule_section() -> str:
+    from jaxbackprop import lecture
+
     c = lecture.chain_rule()
     return "\n".join([
         _heading("Chain rule"),
@@ -36,6 +46,8 @@ def chain_rule_section() -> str:
 
 
 def multiply_node_section() -> str:
+    from jaxbackprop import lecture
+
     g = lecture.multiply_node()
     return "\n".join([
         _heading("Computational graph: the node z = x * y"),
@@ -47,12 +59,18 @@ def multiply_node_section() -> str:
 
 
 def three_steps_section() -> str:
+    import jax
+
+    from jaxbackprop import lecture, tape
+    from jaxbackprop.model import loss
+
     x, y, w = lecture.EXAMPLE_FIRST_NOTE
     g = lecture.linear_regression(x, y, w)
     dw_jax = jax.grad(loss)(w, x, y)
     dw_tape = tape.grad(loss)(w, x, y)
     return "\n".join([
-        _heading(f"Linear regression, three steps, with numbers: x={num(x)}, y={num(y)}, w={num(w)}"),
+        _heading("Linear regression, three steps, with numbers: "
+                 f"x={num(x)}, y={num(y)}, w={num(w)}"),
         "y_hat = w * x,  s = y_hat - y,  L = s^2",
         g.table("backward"),
         "",
@@ -62,6 +80,11 @@ def three_steps_section() -> str:
 
 
 def second_note_section() -> str:
+    import jax
+
+    from jaxbackprop import lecture, tape
+    from jaxbackprop.model import loss, loss_grad, predict
+
     x, y, w = lecture.EXAMPLE_SECOND_NOTE
     s = predict(w, x) - y
     return "\n".join([
@@ -75,7 +98,9 @@ def second_note_section() -> str:
 
 
 def training_section() -> str:
-    """The second note's training loop and its trace, through :func:`jaxbackprop.cli.train.trace`."""
+    """The second note's training loop and its trace (:func:`jaxbackprop.cli.train.trace`)."""
+    from jaxbackprop import lecture
+
     lines = [_heading("Training: per-sample SGD with optax, the notes' loop"),
              f"for each epoch, for each sample: g = dL/dw (jax.grad), "
              f"w = w - {num(lecture.LEARNING_RATE)} * g (optax.sgd)"]
@@ -101,14 +126,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_x64_option(parser)
     parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
                         help="also write the lecture's figures (graphs as .dot/.svg/.png, the "
-                             "jaxpr beside the tape, the training curves) into DIR")
+                             "jaxpr beside the tape, the training curves) into DIR, a folder "
+                             "that exists")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    enable_x64(args.x64)
-    with on_backend(args.backend):
-        print(f"jaxbackprop lecture, on {jax.default_backend()} "
+    check_out_folder("--figures", args.figures)
+    with on_backend(args.backend, args.x64) as backend:
+        print(f"jaxbackprop lecture, on {backend} "
               f"({'float64' if args.x64 else 'float32'})\n")
         for section in SECTIONS:
             print(section(), end="\n\n")
