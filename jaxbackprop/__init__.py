@@ -11,11 +11,11 @@
 >>> jb.devices.select("cpu").platform
 'cpu'
 
-The model, the loss and the trainers are re-exported here. The submodules are attributes
-of the package: :mod:`~jaxbackprop.tape`, :mod:`~jaxbackprop.lecture` and
-:mod:`~jaxbackprop.devices` are imported with it; :mod:`~jaxbackprop.draw`,
-:mod:`~jaxbackprop.parallel`, :mod:`~jaxbackprop.graph`, :mod:`~jaxbackprop.numpy` and
-:mod:`~jaxbackprop.jaxpr` on first use (``jb.draw`` imports it then).
+The model, the loss and the trainers are re-exported here, and the submodules are
+attributes of the package: ``jb.tape``, ``jb.lecture``, ``jb.devices``, ``jb.draw``,
+``jb.parallel`` (also ``jb.graph``, ``jb.numpy``, ``jb.jaxpr``). Every name is imported
+on first use (PEP 562), so ``import jaxbackprop`` and the ``jaxbackprop --help`` command
+do not pay for importing JAX, and ``jb.draw`` imports matplotlib only when it draws.
 """
 
 from __future__ import annotations
@@ -25,33 +25,43 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from jaxbackprop import devices, lecture, tape
-from jaxbackprop.model import loss, loss_and_grad, loss_grad, mean_loss, predict, squared_error
-from jaxbackprop.train import DivergenceError, TrainHistory, sweep, train_per_sample, train_scan
-
-if TYPE_CHECKING:  # what the lazy attributes are, for type checkers and editors
+if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__ below
+    from jaxbackprop import devices as devices
     from jaxbackprop import draw as draw
     from jaxbackprop import graph as graph
     from jaxbackprop import jaxpr as jaxpr
+    from jaxbackprop import lecture as lecture
     from jaxbackprop import numpy as numpy
     from jaxbackprop import parallel as parallel
+    from jaxbackprop import tape as tape
+    from jaxbackprop.model import loss, loss_and_grad, loss_grad, mean_loss, predict, squared_error
+    from jaxbackprop.train import DivergenceError, TrainHistory, sweep, train_per_sample, train_scan
 
-# Submodules imported on first access: they pull in optional or heavier dependencies
-# (matplotlib and graphviz for draw, jax.sharding for parallel) that `import jaxbackprop`
-# does not need.
-_LAZY_SUBMODULES: frozenset[str] = frozenset({"draw", "parallel", "graph", "numpy", "jaxpr"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"jaxbackprop.{name}")
-    raise AttributeError(f"module 'jaxbackprop' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_SUBMODULES)
-
+# The submodules reachable as attributes, and each re-exported name with its module.
+_SUBMODULES: tuple[str, ...] = ("tape", "lecture", "devices", "draw", "parallel", "graph",
+                                "numpy", "jaxpr")
+_NAMES: dict[str, str] = {
+    **dict.fromkeys(["predict", "squared_error", "loss", "loss_grad", "loss_and_grad",
+                     "mean_loss"], "jaxbackprop.model"),
+    **dict.fromkeys(["train_per_sample", "train_scan", "sweep", "TrainHistory",
+                     "DivergenceError"], "jaxbackprop.train"),
+}
 
 __all__ = ["__version__", "tape", "lecture", "devices", "draw", "parallel", "predict",
            "squared_error", "loss", "loss_grad", "loss_and_grad", "mean_loss", "train_per_sample",
            "train_scan", "sweep", "TrainHistory", "DivergenceError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"jaxbackprop.{name}")
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'jaxbackprop' has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_NAMES))

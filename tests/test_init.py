@@ -48,16 +48,17 @@ def test_submodules_are_attributes() -> None:
     assert jb.lecture.X_DATA == (1.0, 2.0, 3.0)
 
 
-def test_optional_modules_load_on_first_use() -> None:
+def test_names_load_on_first_use() -> None:
+    """``import jaxbackprop`` imports neither JAX nor the optional pictures' packages."""
     found = _fresh(
         "import json, sys, jaxbackprop as jb\n"
-        "before = {m: m in sys.modules for m in ('jaxbackprop.draw', 'jaxbackprop.parallel', "
-        "'matplotlib')}\n"
+        "watched = ('jax', 'jaxbackprop.draw', 'jaxbackprop.parallel', 'matplotlib')\n"
+        "before = {m: m in sys.modules for m in watched}\n"
         "jb.draw, jb.parallel\n"
-        "after = {m: m in sys.modules for m in ('jaxbackprop.draw', 'jaxbackprop.parallel')}\n"
+        "after = {m: m in sys.modules for m in watched[1:3]}\n"
         "print(json.dumps({'before': before, 'after': after}))")
-    assert found["before"] == {"jaxbackprop.draw": False, "jaxbackprop.parallel": False,
-                               "matplotlib": False}
+    assert found["before"] == {"jax": False, "jaxbackprop.draw": False,
+                               "jaxbackprop.parallel": False, "matplotlib": False}
     assert found["after"] == {"jaxbackprop.draw": True, "jaxbackprop.parallel": True}
 
 
