@@ -160,25 +160,22 @@ CHECKS: dict[str, Callable[[Any], None]] = {
 # Running them
 
 
-@pytest.fixture(scope="module")
-def executed() -> Callable[[str], Any]:
-    """Each notebook's source, executed once per test run, in a fresh kernel."""
-    cache: dict[str, Any] = {}
-
-    def run(name: str) -> Any:
-        if name not in cache:
-            cache[name] = build.execute(NOTEBOOKS / f"{name}.py")
-        return cache[name]
-
-    return run
+WHERE_FROM = "import jaxbackprop, pathlib; print(pathlib.Path(jaxbackprop.__file__).parents[1])"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_in_a_fresh_kernel_and_shows_the_lectures_numbers(
-        name: str, executed: Callable[[str], Any]) -> None:
-    nb = executed(name)
-    assert all(c.execution_count is not None for c in nb.cells if c.cell_type == "code")
-    CHECKS[name[:2]](nb)
+        name: str, tmp_path: Path) -> None:
+    """The source as written, run by ``notebooks/build.py``'s own function, plus one cell
+    at the end that says which jaxbackprop the kernel imported."""
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    nb.cells.append(nbformat.v4.new_code_cell(WHERE_FROM))
+    path = tmp_path / f"{name}.py"
+    jupytext.write(nb, path, fmt="py:percent")
+    ran = build.execute(path)
+    assert all(c.execution_count is not None for c in ran.cells if c.cell_type == "code")
+    assert Path(cell_text(ran.cells.pop()).strip()) == ROOT  # this checkout, not another
+    CHECKS[name[:2]](ran)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -192,15 +189,6 @@ def test_stored_notebook_holds_its_source_executed(name: str) -> None:
         f"notebooks/{name}.ipynb is out of date: run python notebooks/build.py {name[:2]}"
     assert all(c.execution_count is not None for c in stored.cells if c.cell_type == "code")
     CHECKS[name[:2]](stored)
-
-
-def test_the_kernel_imports_this_checkout(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import jaxbackprop, pathlib; print(pathlib.Path(jaxbackprop.__file__).parent.parent)")])
-    path = tmp_path / "kernel_check.py"
-    jupytext.write(nb, path, fmt="py:percent")
-    ran = build.execute(path)
-    assert Path(cell_text(ran.cells[0]).strip()) == ROOT
 
 
 def test_without_the_draw_extra_the_first_picture_cell_says_what_to_install(
