@@ -56,6 +56,26 @@ def test_the_api_reference_lists_the_public_modules() -> None:
         assert re.search(rf"^\s+jaxbackprop\.{module}$", listed, re.M), module
 
 
+def test_every_public_module_has_an_api_page() -> None:
+    """Each public module of the library (not the command line, not the benchmark) has its
+    page ``docs/api/<name>.rst``, listed in the index; no page is left for a module gone."""
+    import pkgutil
+
+    import jaxbackprop
+
+    modules = {info.name.removeprefix("jaxbackprop.")
+               for info in pkgutil.walk_packages(jaxbackprop.__path__, "jaxbackprop.")
+               if not any(part.startswith("_") for part in info.name.split("."))
+               and not info.name.startswith(("jaxbackprop.cli", "jaxbackprop.benchmark"))}
+    pages = {p.stem for p in (DOCS / "api").glob("*.rst")} - {"index"}
+    assert pages == modules
+    # toctree entries: the index lists the modules, the tape's page its own modules
+    entries = {line.strip() for page in ("index", "tape")
+               for line in (DOCS / "api" / f"{page}.rst").read_text().splitlines()
+               if line.startswith("   ") and not line.strip().startswith((":", "jaxbackprop"))}
+    assert modules <= entries, sorted(modules - entries)
+
+
 def test_every_notebook_is_a_page() -> None:
     index = (DOCS / "index.md").read_text()
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
