@@ -8,20 +8,31 @@ views that follow the lecture's three steps:
 * ``"forward"``: a node per value with its number (``y_hat = 1``), a node per primitive;
 * ``"local"``: each edge ``a -> op`` also carries the local partial
   ``d out / d a`` as formula and number (``dy_hat/dw = x = 1``);
-* ``"backward"``: each value also carries its adjoint ``dL/dv`` (``dL/dw = -2``).
+* ``"backward"``: each value also carries its adjoint ``dL/dv`` (``dL/dw = -2``), and
+  the edges point back from the output, each labelled with its chain-rule product
+  (``dL/dy_hat = dL/ds * ds/dy_hat``, ``= -2 * 1 = -2``).
 
 Edges from fixed data (role ``"data"``: the lecture's ``x`` and ``y``) are the lecture's
-red lines: dashed, red, no partial drawn, because training never needs them.
+red lines: dashed, red, their local partials greyed ``(not needed)``, because training
+never needs them. A legend under the title says what the colours mean.
 
 :func:`graph_dot` always works (it needs only the ``graphviz`` Python package, which
 writes DOT). :func:`render` turns DOT into SVG or PNG with the ``graphviz-pure``
 renderer (``pip install graphviz-pure``) or a system Graphviz ``dot``; without either it
 raises :class:`RendererNotFoundError` saying what to install.
 
+:func:`html` writes one self-contained HTML page that steps through the three steps on a
+graph, node by node and edge by edge (:func:`graph_steps` says what each step shows);
+:func:`training_html` one that steps through a training's updates. The page itself
+(template, CSS, JavaScript) is :mod:`jaxbackprop.html`.
+
 Loss curves are matplotlib figures made with the object API on the Agg canvas (no
-``pyplot``, no global state): :func:`training_figure` and :func:`sweep_figure`;
-:func:`write_figure` and :func:`write_graph` save atomically, the format from the suffix.
-Nothing here prints.
+``pyplot``, no global state), shown inline by Jupyter when returned:
+:func:`training_figure`, :func:`sweep_figure`, :func:`curves_figure`; :func:`write_figure`
+and :func:`write_graph` save atomically, the format from the suffix.
+
+Pictures take results: nothing here trains or knows the lecture's model (the lecture's
+figures are made by :mod:`jaxbackprop.cli.figures`). Nothing here prints.
 """
 
 from __future__ import annotations
@@ -32,21 +43,36 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Sequence
+from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from jaxbackprop.graph import VIEWS, Graph, LocalGradient, Operation, Value, View, format_number
+from jaxbackprop import html as _html
+from jaxbackprop.graph import (
+    VIEWS,
+    Graph,
+    LocalGradient,
+    Operation,
+    Value,
+    View,
+    adjoint_label,
+    chain_product,
+    format_value,
+    partial_label,
+    role_label,
+)
 from jaxbackprop.io import write_bytes_atomic, write_text_atomic
-from jaxbackprop.lecture import ChainRule
 
 if TYPE_CHECKING:
-    import graphviz
     from matplotlib.figure import Figure
 
+    from jaxbackprop.lecture import ChainRule
+
 ImageFormat = Literal["svg", "png"]
-GRAPH_SUFFIXES: tuple[str, ...] = (".dot", ".svg", ".png")
+GRAPH_SUFFIXES: tuple[str, ...] = (".dot", ".svg", ".png", ".html")
 FIGURE_SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf")
 
 # Renderers tried in order: the pip-installable one first, then a system Graphviz.
@@ -56,7 +82,6 @@ ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
 
 # How the lecture writes its operations inside the graph's round nodes.
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "neg": "-x", "square": "^2"}
-_LARGEST_SHOWN = 6  # arrays with more elements are drawn as their shape
 _VIEW_TITLES = {
     "forward": "1. forward pass: each node's value",
     "local": "2. local gradients: d out / d in on each edge",
@@ -80,94 +105,160 @@ def _require(module: str) -> Any:
 # ---------------------------------------------------------------------------------------
 # The graph as DOT
 
+# Colours, each explained by the legend.
+BLUE, RED, GREY = "#1f4e79", "#c0392b", "#8c8c8c"
+PARAMETER_FILL, DATA_FILL, ADJOINT_FILL = "#dbe9f6", "#f3f3f3", "#fde9c9"
 
-def format_value(value: Any) -> str:
-    """A value for a label: scalars as the lecture prints them, arrays of more than six
-    elements by their shape (``array(3, 4)``)."""
-    array = np.asarray(value) if value is not None else None
-    if array is not None and array.size > _LARGEST_SHOWN:
-        return f"array{array.shape}"
-    return format_number(value)
-
-
-def _adjoint_name(graph: Graph, value_name: str) -> str:
-    return f"d{graph.output}/d{value_name}"
+# Labels: element id -> its lines. Element ids: ``v<i>`` values (``graph.values`` order),
+# ``op<i>`` operations, ``c<i>_<j>`` constants, ``e<i>_<j>`` the edge of input j into
+# operation i, ``o<i>`` the edge from operation i to its output.
+Labels = dict[str, list[str]]
 
 
-def partial_label(edge: LocalGradient) -> str:
-    """The local partial on an edge, as the lecture writes it: ``dy_hat/dw = x = 1``."""
-    text = f"d{edge.target}/d{edge.source} = {edge.formula}"
-    if edge.value is not None and format_value(edge.value) != edge.formula:
-        text += f" = {format_value(edge.value)}"
-    return text
-
-
-def _value_label(graph: Graph, value: Value, view: View) -> str:
+def value_lines(graph: Graph, value: Value, view: View) -> list[str]:
+    """A value node's label lines in ``view``: ``y_hat = 1``, its role, its adjoint."""
     lines = [f"{value.name} = {format_value(value.value)}"]
-    if value.role != "intermediate":
-        lines.append("(fixed data)" if value.role == "data" else "(parameter)")
+    role = role_label(value)
+    if role is not None:
+        lines.append(role)
     if view == "backward" and value.role != "data":
-        lines.append(f"{_adjoint_name(graph, value.name)} = {format_value(value.adjoint)}")
-    return "\\n".join(lines)
+        lines.append(adjoint_label(graph, value))
+    return lines
+
+
+def edge_lines(graph: Graph, edge: LocalGradient, view: View) -> list[str]:
+    """An edge's label lines: none forward; the local partial (greyed ``(not needed)``
+    from fixed data); backward, the chain rule's product with its numbers."""
+    source = graph.value(edge.source)
+    if view == "forward":
+        return []
+    if source.role == "data":
+        return [partial_label(edge), "(not needed)"]
+    if view == "local":
+        return [partial_label(edge)]
+    return list(chain_product(graph, edge, graph.uses()[edge.source] > 1))
+
+
+def view_labels(graph: Graph, view: View) -> Labels:
+    """Every element's label lines in ``view`` (see :data:`Labels` for the ids)."""
+    labels = {f"v{i}": value_lines(graph, v, view) for i, v in enumerate(graph.values)}
+    for i, op in enumerate(graph.operations):
+        for j, edge in _variable_edges(graph, op):
+            labels[f"e{i}_{j}"] = edge_lines(graph, edge, view)
+    return labels
+
+
+def _variable_edges(graph: Graph, op: Operation) -> list[tuple[int, LocalGradient]]:
+    """``(input position, local gradient)`` for each input that is a value, not a constant.
+    Local gradients come one per variable input, in input order: pairing them by position
+    lets an input used twice (``x * x``) label each of its edges."""
+    names = {v.name for v in graph.values}
+    positions = [j for j, source in enumerate(op.inputs) if source in names]
+    return list(zip(positions, op.local_gradients, strict=True))
+
+
+def _legend(graph: Graph, view: View) -> list[tuple[str, str]]:
+    """(colour, text) lines explaining what this picture uses."""
+    roles = {v.role for v in graph.values}
+    items = []
+    if "parameter" in roles:
+        items.append((BLUE, "blue box: an input we differentiate with respect to"))
+    if "data" in roles:
+        items.append((RED, "red dashes: fixed data; its gradients are not needed"))
+    if view == "local":
+        items.append(("black", "on each edge: the local gradient d out / d in"
+                               + (" (greyed: not needed)" if "data" in roles else "")))
+    if view == "backward":
+        out = graph.output
+        items.append((BLUE, f"blue arrows point back from {out}: d{out}/d in = "
+                            f"d{out}/d out * d out/d in, each edge's product written out"))
+    return items
+
+
+def _html_label(title: str, legend: list[tuple[str, str]]) -> str:
+    """A Graphviz HTML-like label: the title, then the legend in small coloured lines."""
+    lines = [f'<font point-size="16">{escape(title)}</font>'] if title else []
+    lines += [f'<font point-size="11" color="{colour}">{escape(text)}</font>'
+              for colour, text in legend]
+    if not lines:
+        return ""
+    return "<" + '<br align="left"/>'.join(lines) + '<br align="left"/>>'
 
 
 def _value_style(graph: Graph, value: Value) -> dict[str, str]:
     if value.role == "parameter":
-        return {"style": "filled,rounded", "fillcolor": "#dbe9f6"}
+        return {"style": "filled,rounded", "fillcolor": PARAMETER_FILL}
     if value.role == "data":
-        return {"style": "filled,rounded", "fillcolor": "#f3f3f3", "color": "#c0392b",
+        return {"style": "filled,rounded", "fillcolor": DATA_FILL, "color": RED,
                 "fontcolor": "#555555"}
     if value.name == graph.output:
         return {"penwidth": "2"}
     return {}
 
 
-def graph_dot(graph: Graph, view: View = "backward", *, title: str | None = None) -> str:
+def graph_dot(graph: Graph, view: View = "backward", *, title: str | None = None,
+              legend: bool = True) -> str:
     """The DOT text of ``graph`` in one of the lecture's three views (see the module doc).
 
     Node ids are ``v<i>`` (values, in ``graph.values`` order), ``op<i>`` (operations) and
     ``c<i>_<j>`` (constants fed to an operation); labels use ``\\n`` between lines.
-    ``title`` defaults to the view's step of the lecture.
+    ``title`` defaults to the view's step of the lecture; ``legend`` adds, under it, what
+    the colours and labels mean. In the backward view the edges point back from the
+    output, each labelled with its chain-rule product.
+
+    Example:
+        >>> from jaxbackprop import draw, lecture
+        >>> dot = draw.graph_dot(lecture.linear_regression(1.0, 2.0, 1.0), "backward")
+        >>> "dL/dy_hat = dL/ds * ds/dy_hat" in dot and "= -2 * 1 = -2" in dot
+        True
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    return _dot(graph, view, view_labels(graph, view),
+                _VIEW_TITLES[view].format(output=graph.output) if title is None else title,
+                legend)
+
+
+def _dot(graph: Graph, view: View, labels: Labels, title: str, legend: bool, *,
+         id_prefix: str | None = None) -> str:
+    """DOT with the given labels; with ``id_prefix``, every element carries the SVG id
+    ``<prefix><element id>`` (the stepping page finds its nodes and edges by them)."""
     dot = _require("graphviz").Digraph("backprop")
-    if title is None:
-        title = _VIEW_TITLES[view].format(output=graph.output)
-    dot.attr(rankdir="LR", nodesep="0.5", ranksep="0.6", fontname="Helvetica", label=title,
-             labelloc="t", fontsize="16")
+    dot.attr(rankdir="LR", nodesep="0.5", ranksep="0.6", fontname="Helvetica", labelloc="t",
+             labeljust="l", label=_html_label(title, _legend(graph, view) if legend else []))
     dot.attr("node", fontname="Helvetica", fontsize="12", shape="box", style="rounded")
     dot.attr("edge", fontname="Helvetica", fontsize="11")
+    back = {"dir": "back"} if view == "backward" else {}
+
+    def ident(element: str) -> dict[str, str]:
+        return {} if id_prefix is None else {"id": f"{id_prefix}{element}"}
+
     ids = {v.name: f"v{i}" for i, v in enumerate(graph.values)}
     for value in graph.values:
-        dot.node(ids[value.name], _value_label(graph, value, view), **_value_style(graph, value))
+        vid = ids[value.name]
+        dot.node(vid, "\\n".join(labels[vid]), **_value_style(graph, value), **ident(vid))
     for i, op in enumerate(graph.operations):
-        _draw_operation(dot, graph, op, f"op{i}", ids, view)
+        symbol = _SYMBOLS.get(op.primitive, op.primitive)
+        dot.node(f"op{i}", symbol, shape="circle" if len(symbol) <= 2 else "ellipse",
+                 style="", fontsize="14", margin="0.04", **ident(f"op{i}"))
+        edges = dict(_variable_edges(graph, op))
+        for j, source in enumerate(op.inputs):
+            eid = f"e{i}_{j}"
+            if j not in edges:  # a constant such as the 2 in ``x * 2``
+                dot.node(f"c{i}_{j}", source, shape="plaintext", style="", **ident(f"c{i}_{j}"))
+                dot.edge(f"c{i}_{j}", f"op{i}", color="#888888", **ident(eid))
+                continue
+            text = "\\n".join(labels.get(eid, []))
+            label = {"label": text} if text else {}
+            if graph.value(source).role == "data":  # the lecture's red lines
+                dot.edge(ids[source], f"op{i}", color=RED, style="dashed", fontcolor=GREY,
+                         **label, **ident(eid))
+            else:
+                dot.edge(ids[source], f"op{i}", color=BLUE if back else "black", **back,
+                         **label, **ident(eid))
+        dot.edge(f"op{i}", ids[op.output], color=BLUE if back else "black", **back,
+                 **ident(f"o{i}"))
     return dot.source
-
-
-def _draw_operation(dot: graphviz.Digraph, graph: Graph, op: Operation, op_id: str,
-                    ids: dict[str, str], view: View) -> None:
-    symbol = _SYMBOLS.get(op.primitive, op.primitive)
-    dot.node(op_id, symbol, shape="circle" if len(symbol) <= 2 else "ellipse", style="",
-             fontsize="14", margin="0.04")
-    # Local gradients come one per variable input, in input order (constants have none):
-    # pair them by position, so that an input used twice (x * x) labels both its edges.
-    partials = iter(op.local_gradients)
-    for j, source in enumerate(op.inputs):
-        if source not in ids:  # a constant such as the 2 in ``x * 2``
-            const_id = f"c{op_id[2:]}_{j}"
-            dot.node(const_id, source, shape="plaintext", style="")
-            dot.edge(const_id, op_id, color="#888888")
-            continue
-        partial = next(partials, None)
-        if graph.value(source).role == "data":  # the lecture's red lines
-            dot.edge(ids[source], op_id, color="#c0392b", style="dashed")
-            continue
-        labelled = view != "forward" and partial is not None
-        dot.edge(ids[source], op_id, color="#1f4e79" if view == "backward" else "black",
-                 **({"label": partial_label(partial)} if labelled else {}))
-    dot.edge(op_id, ids[op.output])
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,6 +299,8 @@ def render(dot: str, fmt: ImageFormat, *, renderer: str | None = None, dpi: int 
     except OSError as error:
         raise RendererNotFoundError(f"cannot run the renderer {exe!r} ({error}): "
                                     f"install one with `{INSTALL_HINT}`") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{Path(exe).name} -T{fmt} took more than {timeout:g} s") from None
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RuntimeError(f"{Path(exe).name} -T{fmt} failed (exit {done.returncode}): "
@@ -224,14 +317,23 @@ def _suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
 
 def write_graph(graph: Graph, path: str | os.PathLike[str], view: View = "backward", *,
                 title: str | None = None) -> Path:
-    """Save ``graph`` in ``view`` to ``path`` atomically: ``.dot`` (DOT text, no renderer
-    needed), ``.svg`` or ``.png`` (rendered by :func:`render`)."""
+    """Save ``graph`` to ``path`` atomically: ``.dot`` (DOT text, no renderer needed),
+    ``.svg`` or ``.png`` (``view``, rendered by :func:`render`), or ``.html`` (the page
+    that steps through all three views, :func:`html`)."""
     path = Path(path)
     suffix = _suffix(path, GRAPH_SUFFIXES, "the graph's file name")
+    if suffix == ".html":
+        return write_text_atomic(path, html(graph, title=title))
     dot = graph_dot(graph, view, title=title)
     if suffix == ".dot":
         return write_text_atomic(path, dot)
     return write_bytes_atomic(path, render(dot, suffix[1:]))  # type: ignore[arg-type]
+
+
+def svg(graph: Graph, view: View = "backward", *, title: str | None = None) -> str:
+    """``graph`` in ``view`` as SVG text (what Jupyter shows for a :class:`Graph`)."""
+    check_size(graph)
+    return render(graph_dot(graph, view, title=title), "svg").decode("utf-8")
 
 
 def chain_rule_graph(c: ChainRule) -> Graph:
@@ -251,13 +353,12 @@ def chain_rule_graph(c: ChainRule) -> Graph:
 
 
 def _new_figure(ncols: int, width: float) -> tuple[Figure, Any]:
-    """A figure on the Agg canvas (no pyplot, no global backend state)."""
+    """A figure on the Agg canvas (no pyplot, no global backend state) that Jupyter shows
+    inline when a cell returns it (:class:`jaxbackprop._figure.NotebookFigure`)."""
     _require("matplotlib")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from jaxbackprop._figure import NotebookFigure
 
-    fig = Figure(figsize=(width, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = NotebookFigure(figsize=(width, 3.6), layout="constrained")
     return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 
@@ -280,7 +381,8 @@ def training_figure(losses: Any, epoch_loss: Any, params: Any, *,
                          f"{losses.shape}, got {epoch_loss.shape}")
     fig, (ax_step, ax_epoch, ax_w) = _new_figure(3, 11.0)
     ax_step.plot(np.arange(losses.size), losses.reshape(-1), marker=".", lw=1)
-    ax_step.set(xlabel="step (one sample)", ylabel="loss (w x - y)^2", title="per step", yscale="log")
+    ax_step.set(xlabel="step (one sample)", ylabel="loss (w x - y)^2", title="per step",
+                yscale="log")
     ax_epoch.plot(np.arange(epoch_loss.size), epoch_loss, marker="o", lw=1.5)
     ax_epoch.set(xlabel="epoch", ylabel="loss of the epoch's last sample", title="per epoch",
                  yscale="log")
@@ -360,36 +462,294 @@ def _stable_metadata(suffix: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# The lecture's figures, all at once
+# The stepping pages: the three steps one at a time; a training one update at a time
+
+MAX_OPERATIONS = 150  # a larger graph is refused: a page of thousands of steps is no help
+_PHASES = (("forward", "1. forward pass"), ("local", "2. local gradients"),
+           ("backward", "3. backward pass"))
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "truediv": "/"}
 
 
-def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
-    """Write the lecture's figures into ``folder`` and return their paths.
+def check_size(graph: Graph) -> None:
+    """Refuse a graph too large to draw or step usefully (``MAX_OPERATIONS``)."""
+    if len(graph.operations) > MAX_OPERATIONS:
+        raise ValueError(
+            f"the graph has {len(graph.operations)} operations; pictures and the stepping "
+            f"page take at most {MAX_OPERATIONS} (draw a smaller function, or read "
+            f"graph.table())")
 
-    ``lecture_chain_rule_*``, ``lecture_xy_node_*`` and ``lecture_graph_{forward,local,
-    backward}`` (the linear regression at the first note's ``x=1, y=2, w=1``), each as
-    ``.dot``, ``.svg`` and ``.png``; ``lecture_jaxpr.txt`` (the tape beside
-    ``jax.make_jaxpr(jax.grad(loss))``); ``lecture_training.png`` (the second note's
-    training: loss per step, per epoch, and ``w``). Everything that needs no renderer is
-    written first; without one, :class:`RendererNotFoundError` is raised at the end.
+
+def _times(text: str) -> str:
+    """The page's words write a product with the multiplication sign."""
+    return text.replace(" * ", " \u00d7 ")
+
+
+def _forward_text(graph: Graph, op: Operation) -> str:
+    """``y_hat = w * x = 1 * 1 = 1``: the operation, its inputs' numbers, its value."""
+    names = {v.name for v in graph.values}
+    numbers = [format_value(graph.value(n).value) if n in names else n for n in op.inputs]
+    result = format_value(graph.value(op.output).value)
+    symbol = _INFIX.get(op.primitive)
+    if symbol is not None and len(op.inputs) == 2:
+        return (f"{op.output} = {op.inputs[0]} {symbol} {op.inputs[1]} = "
+                f"{numbers[0]} {symbol} {numbers[1]} = {result}")
+    return (f"{op.output} = {op.primitive}({', '.join(op.inputs)}) = "
+            f"{op.primitive}({', '.join(numbers)}) = {result}")
+
+
+def _stepper_layout(graph: Graph) -> tuple[Labels, Labels]:
+    """The labels a page starts from, and the full labels each element ever takes.
+
+    A value node has the lines ``name = value``, its role (inputs), ``dL/dv = adjoint``
+    (not for fixed data); an edge has its local partial and, backward, the two lines of
+    its chain-rule product (fixed data: the partial and ``(not needed)``).
     """
-    from jaxbackprop import jaxpr, lecture, train  # the figures' sources, imported on use
-    from jaxbackprop.model import loss
+    initial: Labels = {}
+    full: Labels = {}
+    for i, v in enumerate(graph.values):
+        full[f"v{i}"] = value_lines(graph, v, "backward")
+        initial[f"v{i}"] = [f"{v.name} = ?"] + [""] * (len(full[f"v{i}"]) - 1)
+        if v.role != "intermediate":
+            initial[f"v{i}"][1] = full[f"v{i}"][1]
+    for i, op in enumerate(graph.operations):
+        for j, edge in _variable_edges(graph, op):
+            lines = edge_lines(graph, edge, "backward")
+            if graph.value(edge.source).role != "data":
+                lines = [partial_label(edge)] + lines
+            full[f"e{i}_{j}"] = lines
+            initial[f"e{i}_{j}"] = [""] * len(lines)
+    return initial, full
 
-    folder = Path(folder)
-    x, y, w = lecture.EXAMPLE_FIRST_NOTE
-    linear = lecture.linear_regression(x, y, w)  # one graph, drawn in each of its three views
-    graphs: list[tuple[str, Graph, View]] = [
-        ("lecture_chain_rule", chain_rule_graph(lecture.chain_rule()), "backward"),
-        ("lecture_xy_node", lecture.multiply_node(), "local"),
-    ] + [(f"lecture_graph_{view}", linear, view) for view in VIEWS]
-    written = [write_graph(graph, folder / f"{stem}.dot", view) for stem, graph, view in graphs]
-    written.append(write_text_atomic(folder / "lecture_jaxpr.txt", jaxpr.side_by_side(loss, w, x, y) + "\n"))
-    _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                        learning_rate=lecture.LEARNING_RATE, epochs=lecture.EPOCHS)
-    path = np.concatenate([[lecture.W0], np.asarray(history.params).reshape(-1)])
-    written.append(write_figure(training_figure(history.losses, history.epoch_loss, path),
-                                folder / "lecture_training.png"))
-    for stem, graph, view in graphs:
-        written += [write_graph(graph, folder / f"{stem}{suffix}", view) for suffix in (".svg", ".png")]
-    return written
+
+def graph_steps(graph: Graph) -> tuple[Labels, dict[str, str], list[_html.Step]]:
+    """The lecture's three steps on ``graph``, one :class:`jaxbackprop.html.Step` each:
+
+    1. forward, node by node: the inputs, then each operation's value
+       (``y_hat = w * x = 1 * 1 = 1``);
+    2. local gradients, edge by edge (``dy_hat/dw = x = 1``); from fixed data greyed,
+       ``(not needed)``;
+    3. backward, from the output to the inputs: ``dL/dL = 1``, then each edge's
+       chain-rule product (``dL/dy_hat = dL/ds * ds/dy_hat = -2 * 1 = -2``); a value
+       used on several paths adds one share per path and shows their sum.
+
+    Returns the initial labels, the initial states and the steps.
+    """
+    check_size(graph)
+    ids = {v.name: f"v{i}" for i, v in enumerate(graph.values)}
+    initial, full = _stepper_layout(graph)
+    states = {element: "pending" for element in full}
+    states.update({f"op{i}": "pending" for i in range(len(graph.operations))})
+    states.update({f"o{i}": "pending" for i in range(len(graph.operations))})
+    steps: list[_html.Step] = []
+    out = graph.output
+
+    inputs = [v for v in graph.values if v.role != "intermediate"]
+    described = ", ".join(f"{v.name} = {format_value(v.value)} "
+                          f"({'fixed data' if v.role == 'data' else 'we want its gradient'})"
+                          for v in inputs)
+    steps.append(_html.Step(
+        f"Forward pass: start from the inputs: {described}.", "forward",
+        labels={ids[v.name]: [full[ids[v.name]][0]] for v in inputs},
+        states={ids[v.name]: "done" for v in inputs}, focus=tuple(ids[v.name] for v in inputs)))
+    for i, op in enumerate(graph.operations):
+        edges = [f"e{i}_{j}" for j in range(len(op.inputs))]
+        steps.append(_html.Step(
+            f"Forward pass: {_times(_forward_text(graph, op))}.", "forward",
+            labels={ids[op.output]: [full[ids[op.output]][0]]},
+            states={ids[op.output]: "done", f"op{i}": "done", f"o{i}": "done",
+                    **{e: "done" for e in edges if e in full}},
+            focus=(f"op{i}", ids[op.output], f"o{i}", *edges)))
+
+    for i, op in enumerate(graph.operations):
+        for j, edge in _variable_edges(graph, op):
+            eid = f"e{i}_{j}"
+            text = f"Local gradient on the edge {edge.source} \u2192 {edge.target}: " \
+                   f"{partial_label(edge)}"
+            if graph.value(edge.source).role == "data":
+                text += f"; not needed: {edge.source} is fixed data, its gradient is never used"
+            steps.append(_html.Step(
+                text + ".", "local", labels={eid: full[eid][:1] + full[eid][1:2] * (
+                    graph.value(edge.source).role == "data")},
+                states={eid: "notneeded" if graph.value(edge.source).role == "data" else "done"},
+                focus=(eid, f"op{i}")))
+
+    output = graph.value(out)
+    steps.append(_html.Step(
+        f"Backward pass: start at the output: d{out}/d{out} = 1.", "backward",
+        labels={ids[out]: full[ids[out]][:1] + [adjoint_label(graph, output)]},
+        states={ids[out]: "filled"}, focus=(ids[out],)))
+    uses = graph.uses()
+    remaining = dict(uses)
+    shares: dict[str, list[str]] = {}
+    for i in reversed(range(len(graph.operations))):
+        op = graph.operations[i]
+        for j, edge in _variable_edges(graph, op):
+            source = graph.value(edge.source)
+            if source.role == "data":
+                continue
+            eid, sid = f"e{i}_{j}", ids[edge.source]
+            shared = uses[edge.source] > 1
+            formula, numbers = chain_product(graph, edge, shared)
+            text = f"Backward pass: {formula} {numbers}"
+            remaining[edge.source] -= 1
+            labels = {eid: full[eid]}
+            node_states = {}
+            if shared:
+                shares.setdefault(edge.source, []).append(numbers.rsplit(" = ", 1)[-1])
+                text += f" (path {len(shares[edge.source])} of {uses[edge.source]} from " \
+                        f"{edge.source})"
+            if remaining[edge.source] == 0:  # its last path: the adjoint is complete
+                labels[sid] = full[sid]
+                node_states[sid] = "filled"
+                if shared:
+                    text += (f"; d{out}/d{edge.source} is the sum over its {uses[edge.source]} "
+                             f"paths: {' + '.join(shares[edge.source])} = "
+                             f"{format_value(source.adjoint)}")
+            steps.append(_html.Step(
+                _times(text) + ".", "backward", labels=labels,
+                states={eid: "done", f"op{i}": "done", f"o{i}": "done", **node_states},
+                focus=(eid, f"op{i}", f"o{i}", ids[edge.target], sid)))
+    wanted = [v for v in graph.values if v.role == "parameter"]
+    unneeded = [v.name for v in graph.values if v.role == "data"]
+    text = "Done: " + ", ".join(adjoint_label(graph, v) for v in wanted) + "."
+    if unneeded:
+        text += f" Not computed for fixed data ({', '.join(unneeded)}): not needed."
+    steps.append(_html.Step(text, "backward", focus=tuple(ids[v.name] for v in wanted)))
+    return initial, states, steps
+
+
+def _stepper_svgs(graph: Graph, full: Labels) -> tuple[str, str]:
+    """The graph rendered twice with its fullest labels (so nothing moves as they fill):
+    edges pointing forward (forward pass, local gradients) and pointing back."""
+    forward = render(_dot(graph, "local", full, "", True, id_prefix="f-"), "svg")
+    backward = render(_dot(graph, "backward", full, "", True, id_prefix="b-"), "svg")
+    return forward.decode("utf-8"), backward.decode("utf-8")
+
+
+def html(graph: Graph, *, title: str | None = None, embed: bool = False) -> str:
+    """One self-contained HTML page that steps through the lecture's three steps on
+    ``graph`` (see :func:`graph_steps`): the SVG inline, the numbers as JSON, a little
+    CSS and JavaScript; no network reference, so it opens from ``file://``.
+
+    Keys: ``ArrowRight``/``ArrowLeft`` step, ``Home``/``End`` jump, ``Space`` plays.
+    With ``embed``, the page inside an ``<iframe srcdoc>`` for a notebook's output.
+
+    Raises:
+        ValueError: the graph has more than ``MAX_OPERATIONS`` operations.
+        RendererNotFoundError: no Graphviz renderer (see :func:`render`).
+
+    Example:
+        >>> from jaxbackprop import draw, lecture
+        >>> page = draw.html(lecture.linear_regression(1.0, 2.0, 1.0))
+        >>> "dL/dy_hat = dL/ds \\u00d7 ds/dy_hat = -2 \\u00d7 1 = -2" in page
+        True
+    """
+    initial, states, steps = graph_steps(graph)
+    _, full = _stepper_layout(graph)
+    heading = title or f"Backpropagation through {graph.output}, step by step"
+    forward_svg, backward_svg = _stepper_svgs(graph, full)
+    figures = [_html.Picture(forward_svg, "f-", ("forward", "local")),
+               _html.Picture(backward_svg, "b-", ("backward",))]
+    page = _html.page(heading, _PHASES, figures, initial, states, steps,
+                      summary=graph.table("backward"))
+    return _html.embedded(page, title=heading) if embed else page
+
+
+def _number(value: Any) -> float:
+    return float(np.asarray(value, dtype=float).reshape(()))
+
+
+def _fixed(value: Any) -> str:
+    """A scalar at the lecture's 4 decimals (``-7.8400``; from a million on
+    ``1.0000e+06``); NaN and inf as such."""
+    number = _number(value)
+    return f"{number:.4e}" if abs(number) >= 1e6 else f"{number:.4f}"
+
+
+def training_html(graphs: Sequence[Graph], history: Any, *, learning_rate: float,
+                  title: str = "Training, one update at a time") -> str:
+    """One self-contained HTML page that steps through a per-sample SGD training.
+
+    ``graphs[k]`` is the graph of step ``k``'s sample at the weight before that step
+    (what :func:`jaxbackprop.lecture.linear_regression` gives; one parameter ``w``, the
+    sample as fixed data); ``history`` is the training's record: ``losses`` and ``grads``
+    of shape ``(epochs, samples)`` (the steps in order, the first ``len(graphs)`` of
+    them shown) and ``params`` (its last entry is the final ``w``). Each step shows the
+    sample, the graph with its numbers at the current ``w``, the gradient, the update
+    ``w <- w - learning_rate * g`` with its numbers (``w`` at 4 decimals), and the loss
+    curve so far; the keys of :func:`html`, and a slider.
+
+    Nothing is trained or computed here: each step's numbers are the graph's and the
+    history's, and they must agree.
+
+    Raises:
+        ValueError: no graphs; more graphs than steps in the history; a graph with other
+            than one parameter; or a graph whose loss or gradient is not the history's,
+            or an update that is not ``w - learning_rate * g`` (naming the step).
+    """
+    if not graphs:
+        raise ValueError("training_html needs the graph of at least one step, got none")
+    losses = np.asarray(history.losses, dtype=float).reshape(-1)
+    grads = np.asarray(history.grads, dtype=float).reshape(-1)
+    samples = np.asarray(history.losses).shape[-1]
+    if len(graphs) > losses.size:
+        raise ValueError(f"{len(graphs)} graphs for the {losses.size} steps of the history")
+    final_w = _number(np.asarray(history.params).reshape(-1)[-1])
+    for graph in graphs:
+        check_size(graph)
+    weights = [_parameter(graph, k) for k, graph in enumerate(graphs)]
+    after = [_number(w.value) for w in weights[1:]] + [final_w]
+
+    first = graphs[0]
+    full = {f"v{i}": value_lines(first, v, "backward") for i, v in enumerate(first.values)}
+    full.update(view_labels(first, "backward"))
+    steps = []
+    for k, graph in enumerate(graphs):
+        epoch, sample = divmod(k, samples)
+        w, g, loss, w_next = _number(weights[k].value), grads[k], losses[k], after[k]
+        _check_step(graph, k, weights[k], loss, g, w, w_next, learning_rate)
+        data = ", ".join(f"{v.name} = {format_value(v.value)}" for v in graph.values
+                         if v.role == "data")
+        forward = ", ".join(f"{v.name} = {_fixed(v.value)}" for v in graph.values
+                            if v.role == "intermediate")
+        name = weights[k].name
+        text = (f"Update {k + 1} of {len(graphs)} (epoch {epoch}, sample {sample}): the sample "
+                f"{data}. Forward at {name} = {_fixed(w)}: {forward}. The gradient "
+                f"d{graph.output}/d{name} = {_fixed(g)}. The update {name} \u2190 {name} \u2212 "
+                f"lr \u00d7 g = {_fixed(w)} \u2212 {learning_rate:g} \u00d7 ({_fixed(g)}) = "
+                f"{_fixed(w_next)}.")
+        labels = {f"v{i}": value_lines(graph, v, "backward") for i, v in enumerate(graph.values)}
+        labels.update(view_labels(graph, "backward"))
+        for element, lines in labels.items():  # reserve room for each label's widest text
+            if len("".join(lines)) > len("".join(full.get(element, []))):
+                full[element] = lines
+        steps.append(_html.Step(text, "update", labels=labels,
+                                extra={"loss": _number(loss) if np.isfinite(loss) else None}))
+    svg_text = render(_dot(first, "backward", full, "", True, id_prefix="t-"), "svg")
+    figure = _html.Picture(svg_text.decode("utf-8"), "t-", ("update",))
+    return _html.page(title, (("update", "each update: sample, graph, gradient, new w"),),
+                      [figure], {}, {}, steps, chart=True)
+
+
+def _parameter(graph: Graph, k: int) -> Value:
+    found = [v for v in graph.values if v.role == "parameter"]
+    if len(found) != 1:
+        raise ValueError(f"graph {k} has {len(found)} parameters; a training page shows one")
+    return found[0]
+
+
+def _check_step(graph: Graph, k: int, weight: Value, loss: float, g: float, w: float,
+                w_next: float, learning_rate: float) -> None:
+    """The graph's numbers are the history's, and the update is SGD's (where finite)."""
+    numbers = np.array([loss, g, w, w_next])
+    if not np.isfinite(numbers).all():
+        return
+    checks = [("loss", _number(graph.value(graph.output).value), loss),
+              ("gradient", _number(weight.adjoint), g),
+              ("update", w - learning_rate * g, w_next)]
+    for what, shown, recorded in checks:
+        if not np.isclose(shown, recorded, rtol=1e-4, atol=1e-6):
+            raise ValueError(f"step {k}: w - learning_rate * g = {shown:g}, but the next "
+                             f"w is {recorded:g}" if what == "update" else
+                             f"step {k}: the graph's {what} is {shown:g}, the history's "
+                             f"{recorded:g}")

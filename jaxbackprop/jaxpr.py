@@ -45,8 +45,7 @@ import numpy as np
 from jax.extend.core import ClosedJaxpr, DropVar, JaxprEqn, Literal as JaxLiteral
 
 from jaxbackprop._dtypes import promote_integer
-from jaxbackprop.draw import format_value, partial_label
-from jaxbackprop.graph import Graph, Operation, format_number
+from jaxbackprop.graph import Graph, Operation, format_number, format_value, partial_label
 from jaxbackprop.tape.walkthrough import walkthrough
 
 Step = Literal["forward", "local", "backward"]

@@ -102,7 +102,7 @@ def test_divergence_is_one_line_and_keeps_the_history(capsys: pytest.CaptureFixt
     (["--epochs", "0"], "argument --epochs: expected a whole number >= 1, got 0"),
     (["--w0", "inf"], "argument --w0: expected a finite number, got 'inf'"),
     (["--engine", "torch"], "argument --engine: invalid choice: 'torch'"),
-    (["--out", "history.txt"], "--out must end in .json or .csv, got 'history.txt'"),
+    (["--out", "history.txt"], "--out must end in .json or .csv or .html, got 'history.txt'"),
 ])
 def test_bad_arguments_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
                                     expected: str) -> None:

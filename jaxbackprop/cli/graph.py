@@ -5,7 +5,8 @@
     jaxbackprop graph --example linear --jaxpr     # the tape beside jax.grad's jaxpr
 
 Without ``--out`` the DOT text goes to standard output. The format comes from the
-suffix of ``--out``: ``.dot`` needs no renderer, ``.svg`` and ``.png`` need
+suffix of ``--out``: ``.dot`` needs no renderer, ``.svg``, ``.png`` and ``.html`` (a
+page that steps through the three steps; ``--view`` does not apply) need
 ``graphviz-pure`` (``pip install graphviz-pure``) or a system Graphviz ``dot``.
 """
 
@@ -25,7 +26,8 @@ EXAMPLES = ("linear", "xy")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "graph", help="draw the lecture's graph (DOT, SVG or PNG) for any inputs",
+        "graph", help="draw the lecture's graph (DOT, SVG, PNG, or an HTML page that steps "
+                      "through it) for any inputs",
         description="Draw the lecture's computational graph with its forward values, local "
                     "gradients and adjoints. linear: y_hat = w*x, s = y_hat - y, L = s^2 "
                     "(x and y are fixed data, drawn as the lecture's red lines); xy: the "

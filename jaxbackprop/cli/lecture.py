@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_figures(folder: Path) -> None:
     """``--figures DIR``: the lecture's pictures; one-line errors for a missing renderer."""
-    from jaxbackprop import draw
+    from jaxbackprop.cli import figures
 
     with writing(f"the figures into {str(folder)!r}"):
-        written = draw.write_lecture_figures(folder)
+        written = figures.write_lecture_figures(folder)
     print(f"wrote {len(written)} figures into {folder}/")

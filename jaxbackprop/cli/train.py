@@ -32,7 +32,7 @@ from jaxbackprop.model import loss, predict
 from jaxbackprop.train import (ENGINES, DivergenceError, Step, TrainHistory, train_per_sample,
                                train_scan)
 
-OUT_FORMATS: tuple[str, ...] = (".json", ".csv")
+OUT_FORMATS: tuple[str, ...] = (".json", ".csv", ".html")
 
 
 def prediction_line(label: str, w: Any) -> str:
@@ -105,7 +105,12 @@ def _rows(history: TrainHistory, error: DivergenceError | None) -> list[list[Any
 
 def write_history(path: Path, history: TrainHistory, args: argparse.Namespace,
                   error: DivergenceError | None = None) -> Path:
-    """Write the history atomically, as JSON or CSV by the file's suffix."""
+    """Write the history atomically, as JSON, CSV or the stepping page by the file's suffix."""
+    if path.suffix.lower() == ".html":  # the page of cli/figures.py: the steps taken, one by one
+        from jaxbackprop.cli import figures
+
+        return figures.write_training_page(path, history, w0=args.w0, learning_rate=args.lr,
+                                           steps=len(_rows(history, error)))
     if path.suffix.lower() == ".json":
         return io.write_json_atomic(path, _record(history, args, error))
     header = ["epoch", "sample", "x", "y", "loss", "grad", "w_after_epoch"]
@@ -134,7 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_backend_option(parser)
     add_x64_option(parser)
     parser.add_argument("--out", metavar="FILE", type=Path, default=None,
-                        help="also write the history to FILE (.json or .csv)")
+                        help="also write the history to FILE (.json, .csv, or .html: a page "
+                             "that steps through the updates)")
     parser.set_defaults(func=run)
 
 
