@@ -9,7 +9,8 @@ Every function takes Python numbers, NumPy arrays or JAX arrays (integers are pr
 to JAX's default float dtype, see :mod:`jaxbackprop._dtypes`), returns JAX arrays, and
 composes with ``jax.jit``, ``jax.vmap`` and ``jax.grad``. The same definitions run on the
 hand-written tape (:mod:`jaxbackprop.tape`): they use only operators, so a tape value
-passes through them and records each step, with the names ``y_hat``, ``s`` and ``L``.
+passes through them and records each step. The model knows nothing about the tape; the
+tape's walkthrough names the values after the local variables ``y_hat``, ``s``, ``L``.
 
 Integer inputs: ``loss(1, 1, 2)`` works and returns ``1.0``. ``jax.grad(loss)(1, 1, 2)``
 still raises JAX's own ``TypeError``, because ``jax.grad`` checks its inputs before
@@ -23,22 +24,24 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxbackprop._dtypes import promote_integer
-from jaxbackprop.tape.core import Var, name
 
-ArrayLike = Any  # Python number, NumPy array, JAX array, or a tape value
+ArrayLike = Any  # Python number, NumPy array, JAX array, or another library's array value
+_ARRAYS = (int, float, bool, list, tuple, np.ndarray, np.generic, jax.Array)
 
 
 def _operands(*args: ArrayLike) -> tuple[ArrayLike, ...]:
     """The operands of one model step, integers promoted to floats.
 
-    Outside the tape they become JAX arrays. On the tape (some operand is a tape value)
-    the others stay as given, so eager tape use on Python floats stays in Python floats.
+    Numbers and arrays become JAX arrays. If some operand is a value of another array
+    library (the hand-written tape's, say), every operand stays as given and that
+    library's operators do the computing: eager use on Python floats stays in floats.
     """
-    if any(type(a) is Var for a in args):
-        return tuple(a if type(a) is Var else promote_integer(a) for a in args)
-    return tuple(jnp.asarray(promote_integer(a)) for a in args)
+    if all(isinstance(a, _ARRAYS) for a in args):
+        return tuple(jnp.asarray(promote_integer(a)) for a in args)
+    return tuple(promote_integer(a) for a in args)
 
 
 def predict(w: ArrayLike, x: ArrayLike) -> ArrayLike:
@@ -62,7 +65,8 @@ def predict(w: ArrayLike, x: ArrayLike) -> ArrayLike:
       [2. 4. 6.]
     """
     w, x = _operands(w, x)
-    return name(w * x, "y_hat")
+    y_hat = w * x
+    return y_hat
 
 
 def squared_error(y_hat: ArrayLike, y: ArrayLike) -> ArrayLike:
@@ -84,8 +88,9 @@ def squared_error(y_hat: ArrayLike, y: ArrayLike) -> ArrayLike:
       1.0
     """
     y_hat, y = _operands(y_hat, y)
-    s = name(y_hat - y, "s")
-    return name(s**2, "L")
+    s = y_hat - y
+    L = s**2  # noqa: N806  (the lecture's name)
+    return L
 
 
 def loss(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> ArrayLike:

@@ -15,8 +15,7 @@ record on tape values too; ``jax.numpy`` functions cannot (JAX refuses the tape'
 values), and the tape says so, naming these functions instead.
 """
 
-from jaxbackprop.tape.core import name
-from jaxbackprop.tape.primitives import (
+from jaxbackprop.tape.core import (
     abs,
     add,
     broadcast_to,
@@ -28,6 +27,7 @@ from jaxbackprop.tape.primitives import (
     maximum,
     mean,
     multiply,
+    name,
     negative,
     power,
     relu,

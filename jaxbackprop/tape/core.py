@@ -1,366 +1,115 @@
-"""The tape itself: recording primitive calls, then running them backwards.
+"""The engine: a tape of equations, and the lecture's three steps as three functions.
 
-A *tape* is a Wengert list. Every primitive call on a tape value (:class:`Var`)
-appends one equation ``(out, primitive, inputs, residuals)`` in execution order:
+A *tape* is a Wengert list. Every primitive call on a tape value (:class:`Var`) appends
+one :class:`Equation` ``(primitive, parents, inputs, out, params)`` in execution order::
 
-    index  primitive    parents   inputs (residuals)   out
-    3      mul          (0, 1)    (w=1.0, x=1.0)       y_hat=1.0
-    4      sub          (3, 2)    (1.0, 2.0)           s=-1.0
-    5      integer_pow  (4,)      (-1.0,), n=2         L=1.0
+    variable  primitive    parents   inputs (residuals)   out
+    3         mul          (0, 1)    (w=1.0, x=1.0)       y_hat=1.0
+    4         sub          (3, 2)    (1.0, 2.0)           s=-1.0
+    5         integer_pow  (4,)      (-1.0,), n=2         L=1.0
 
-(:class:`Tape` stores these rows column by column; ``Tape.equations`` reads them back.)
-Execution order is already a topological order, so the backward pass is a plain loop
-over the equations in reverse: no recursion (a million-node chain is fine), no sort, one
-deterministic order. For each input that is a variable it applies that input's rule
-(the chain rule along one edge); cotangents live in a list indexed by variable and
-accumulate out of place (``ct[p] = ct[p] + g``), which handles fan-out. Each rule is
-written with operators and :mod:`jaxbackprop.numpy`, so the whole tape traces under
-``jax.jit``, ``jax.vmap`` and ``jax.grad``, and records onto an outer tape for higher
-order.
+1. :func:`forward_pass` computes one primitive's output and appends its equation;
+2. :func:`local_gradients` gives an equation's partials ``d out / d input_k`` at its
+   recorded inputs and output;
+3. :func:`backward_pass` walks the equations in reverse (execution order is already a
+   topological order: no recursion, no sort, so a million-node chain is fine), and for
+   each one applies the chain rule along every edge: the cotangent times the local
+   gradient, summed back to the input's shape. Cotangents accumulate out
+   of place (``ct[v] = ct[v] + g``), which handles fan-out.
 
-Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside
-another has a higher level, and a primitive records on the highest-level tape among its
+Forward mode walks the same equations forwards (:func:`push_forward`): a tangent times
+the same local gradients. Both come from one derivative table: the primitives at the end
+of this module, each beside its local derivative.
+
+Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside another
+has a higher level, and a primitive records on the highest-level tape among its
 arguments, treating values of lower tapes as constants. Those constants are themselves
-tape values of the outer tape: :func:`bind` applies the primitive to them again, one
-level out, so the outer tape records the same computation.
+values of the outer tape, so computing the output (``bind`` again, one level out) records
+the same step there: that is how the tape differentiates its own backward pass.
 """
 
 from __future__ import annotations
 
+import math
+import operator
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
+
+from jaxbackprop.tape.compute import lib, shape
 
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """An operation the tape knows, with one reverse-mode rule per input.
+    """An operation the tape records, with its local derivative, written once.
 
-    A primitive takes one input or two (``where`` takes its condition as a parameter):
-    the tape stores an equation's inputs in two pairs of columns, ``a`` and ``b``.
-    ``impl(*inputs, **params)`` computes the output from plain numbers or arrays (never
-    tape values: :func:`bind` unwraps them). ``vjps[k](ct, out, *inputs, **params)`` is
-    input ``k``'s cotangent, ``ct * d out / d input_k`` summed back to that input's
-    shape: the chain rule along one edge of the graph. The backward pass calls it only
-    for inputs that are variables, so no work is spent on a constant's cotangent.
-    ``derivative`` states the local derivatives. For the walkthrough and the pictures,
-    ``partials[k](out, *inputs, **params)`` is the elementwise local derivative
-    ``d out / d input_k`` (``None`` for structural primitives: sum, reshape, matmul...,
-    whose local derivative is a linear map, not a number) and
-    ``formulas(out_name, *input_names, **params)`` gives the partials as text.
+    ``impl(*inputs, **params)`` computes the output from plain numbers or arrays.
+    An *elementwise* primitive gives ``partials[k](out, *inputs, **params)``, the local
+    derivative ``d out / d input_k``. A *linear* primitive (sum, reshape, matmul in each
+    input, indexing...) gives instead the linear map ``linear(k, tangent, *inputs,
+    **params)`` from input ``k``'s tangent to the output's, and its transpose
+    ``transpose(k, out_bar, *inputs, **params)``, input ``k``'s cotangent.
+    ``formulas(out, *inputs, **params)`` writes the local derivatives as text, given the
+    values' names (the walkthrough shows them).
     """
 
     name: str
     impl: Callable[..., Any]
-    vjps: tuple[Callable[..., Any], ...]
-    derivative: str
-    partials: tuple[Callable[..., Any], ...] | None
     formulas: Callable[..., tuple[str, ...]]
+    partials: tuple[Callable[..., Any], ...] = ()
+    linear: Callable[..., Any] | None = None
+    transpose: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
 
 
-class Equation(NamedTuple):
-    """One recorded call: variable ``index`` = ``primitive(*inputs, **params)``.
+@dataclass(slots=True, eq=False)
+class Equation:
+    """One recorded call: ``out = primitive(*inputs, **params)``.
 
-    ``parents[i]`` is the tape index of input ``i``, or ``-1`` for a constant.
+    ``parents[k]`` is the variable index of input ``k`` on the tape, ``None`` for a
+    constant. ``inputs`` and ``out`` are values: the residuals the backward pass reads.
     """
 
-    index: int
     primitive: Primitive
-    parents: tuple[int, ...]
+    parents: tuple[int | None, ...]
     inputs: tuple[Any, ...]
     out: Any
     params: dict[str, Any]
 
 
+NO_PARAMS: dict[str, Any] = {}  # the params of every equation that has none (never mutated)
+
+
 class Tape:
-    """The equations of one ``vjp`` call, stored column by column. Lives only for that call.
+    """The equations of one call of ``vjp``/``jvp``/``grad``; lives only for that call.
 
     Inputs are variables ``0 .. num_inputs - 1``; equation ``i`` defines variable
-    ``num_inputs + i``. Every primitive takes one input ``a`` or two, ``a`` and ``b``, so
-    an equation's inputs are four flat columns rather than a tuple of parents and a tuple
-    of values: a long tape then keeps no container per equation alive, only the numbers
-    themselves, which saves half its memory and leaves nothing for Python's garbage
-    collector to scan (a tuple is tracked by it until a collection finds it holds only
-    numbers). For the same reason the columns hold no object that points back at a tape,
-    so recording creates no reference cycles.
+    ``num_inputs + i``. Nothing on the tape points back at it, so a tape makes no
+    reference cycles.
     """
-
-    __slots__ = ("level", "num_inputs", "num_vars", "primitives", "a_parents", "a_values",
-                 "b_parents", "b_values", "outs", "params", "names")
 
     def __init__(self, level: int) -> None:
         self.level = level
         self.num_inputs = 0
-        self.num_vars = 0
-        self.primitives: list[Primitive] = []
-        self.a_parents: list[int] = []  # tape index of input a, or -1 for a constant
-        self.a_values: list[Any] = []  # input a's value (a residual)
-        self.b_parents: list[int] = []  # the same for input b; -1 if the primitive is unary
-        self.b_values: list[Any] = []  # None if the primitive is unary
-        self.outs: list[Any] = []  # the output's value (a residual too)
-        self.params: list[dict[str, Any] | None] = []  # None: the primitive takes none
-        self.names: dict[int, str] = {}
+        self.equations: list[Equation] = []
+        self.names: dict[int, str] = {}  # display names, for the walkthrough
 
-    def new_var(self, value: Any) -> Var:
+    def new_var(self, value: Any) -> Any:
         """A fresh input variable. All inputs are created before the first equation."""
-        if self.primitives:
+        if self.equations:
             raise RuntimeError("Tape.new_var: inputs must be created before any equation")
-        var = Var(value, self, self.num_vars)
-        self.num_vars += 1
-        self.num_inputs = self.num_vars
-        return var
-
-    def push(self, primitive: Primitive, a_parent: int, a: Any, b_parent: int, b: Any,
-             out: Any, params: dict[str, Any] | None) -> Var:
-        """Record ``out = primitive(a, b, **params)`` (``b_parent=-1, b=None`` for a unary
-        primitive) and return ``out`` as a new variable."""
-        index = self.num_vars
-        self.num_vars = index + 1
-        self.primitives.append(primitive)
-        self.a_parents.append(a_parent)
-        self.a_values.append(a)
-        self.b_parents.append(b_parent)
-        self.b_values.append(b)
-        self.outs.append(out)
-        self.params.append(params)
-        return Var(out, self, index)
+        self.num_inputs += 1
+        return Var(value, self, self.num_inputs - 1)
 
     @property
-    def equations(self) -> list[Equation]:
-        """The recorded equations, in execution order, as :class:`Equation` records."""
-        first = self.num_inputs
-        rows = zip(self.primitives, self.a_parents, self.a_values, self.b_parents,
-                   self.b_values, self.outs, self.params)
-        equations = []
-        for i, (prim, a_parent, a, b_parent, b, out, params) in enumerate(rows):
-            unary = len(prim.vjps) == 1  # one rule per input
-            parents, inputs = ((a_parent,), (a,)) if unary else ((a_parent, b_parent), (a, b))
-            equations.append(Equation(first + i, prim, parents, inputs, out, params or {}))
-        return equations
-
-
-class Var:
-    """A value being recorded on a tape: its primal ``value``, its ``tape``, its ``index``.
-
-    Operators (``+ - * / ** @``, unary ``-``, ``abs``) record primitives; comparisons
-    compare the primal values and are not differentiated. ``value`` may itself be a
-    variable of an outer tape (higher-order derivatives) or a JAX tracer (under
-    ``jit``/``vmap``/``grad``).
-    """
-
-    __slots__ = ("value", "tape", "index")
-    __array_priority__ = 1000  # NumPy defers binary operators to us
-
-    def __init__(self, value: Any, tape: Tape, index: int) -> None:
-        self.value = value
-        self.tape = tape
-        self.index = index
-
-    # The operators and array-like methods are attached in jaxbackprop.tape.primitives,
-    # next to the rules they record.
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return np.shape(self.value)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def dtype(self) -> Any:
-        value = self.value
-        return value.dtype if hasattr(value, "dtype") else np.result_type(value)
-
-    def __repr__(self) -> str:
-        label = self.tape.names.get(self.index)
-        named = f", name={label!r}" if label else ""
-        return f"Var({self.value!r}{named}, level={self.tape.level})"
-
-    def __float__(self) -> float:
-        return float(self.value)
-
-    def __bool__(self) -> bool:
-        return bool(self.value)
-
-    def __hash__(self) -> int:
-        return id(self)
-
-
-def name(value: Any, label: str) -> Any:
-    """Give a tape value a display name (``s``, ``y_hat``); identity on anything else.
-
-    Names only label the walkthrough and the pictures; they change no number.
-    """
-    if type(value) is Var:
-        value.tape.names[value.index] = label
-    return value
-
-
-# ---------------------------------------------------------------------------------------
-# Recording
-
-
-def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
-    """Apply ``primitive`` to ``args``, recording it on the innermost tape among them.
-
-    Arguments of that tape enter as their values; anything else (numbers, arrays, values
-    of outer tapes) enters as a constant. Applying the primitive to those inputs is
-    itself a ``bind``, so an outer tape records it too (higher order).
-    """
-    tape = None
-    for a in args:
-        if type(a) is Var and (tape is None or a.tape.level > tape.level):
-            tape = a.tape
-    if tape is None:  # no tape value: just compute
-        try:
-            return primitive.impl(*args, **params)
-        except (ValueError, TypeError) as error:
-            raise _shape_error(primitive, args, error) from None
-    _check_same_level(primitive, tape, args)
-    if len(args) != len(primitive.vjps):
-        raise TypeError(f"tape primitive {primitive.name!r} takes {len(primitive.vjps)} "
-                        f"input(s), got {len(args)}")
-    inputs = [a.value if type(a) is Var and a.tape is tape else a for a in args]
-    parents = [a.index if type(a) is Var and a.tape is tape else -1 for a in args]
-    out = bind(primitive, *inputs, **params)
-    if len(args) == 1:  # a unary primitive: no input b
-        parents.append(-1)
-        inputs.append(None)
-    return tape.push(primitive, parents[0], inputs[0], parents[1], inputs[1], out, params or None)
-
-
-def unary_op(primitive: Primitive) -> Callable[[Any], Any]:
-    """The function ``x -> primitive(x)`` for a primitive without parameters.
-
-    It is :func:`bind` written out for one argument: the hot path of eager use.
-    """
-    impl = primitive.impl
-
-    def apply(x: Any) -> Any:
-        if type(x) is not Var:
-            return impl(x)
-        value = x.value
-        out = apply(value) if type(value) is Var else impl(value)
-        return x.tape.push(primitive, x.index, value, -1, None, out, None)
-
-    return apply
-
-
-def binary_op(primitive: Primitive) -> Callable[[Any, Any], Any]:
-    """The function ``(a, b) -> primitive(a, b)`` for a primitive without parameters.
-
-    It is :func:`bind` written out for two arguments of at most one tape: the hot path of
-    eager use. Arguments of two different tapes take the general path.
-    """
-    impl = primitive.impl
-
-    def apply(a: Any, b: Any) -> Any:
-        tape = None
-        a_parent = b_parent = -1
-        a_value, b_value = a, b
-        if type(a) is Var:
-            tape = a.tape
-            if type(b) is not Var:
-                a_parent, a_value = a.index, a.value
-            elif b.tape is tape:
-                a_parent, a_value, b_parent, b_value = a.index, a.value, b.index, b.value
-            else:
-                return bind(primitive, a, b)  # values of two tapes (higher order)
-        elif type(b) is Var:
-            tape = b.tape
-            b_parent, b_value = b.index, b.value
-        if type(a_value) is Var or type(b_value) is Var:  # values of an outer tape
-            out = apply(a_value, b_value)  # records there too
-        else:
-            try:
-                out = impl(a_value, b_value)
-            except (ValueError, TypeError) as error:
-                raise _shape_error(primitive, (a_value, b_value), error) from None
-        if tape is None:  # no tape value: just compute
-            return out
-        return tape.push(primitive, a_parent, a_value, b_parent, b_value, out, None)
-
-    return apply
-
-
-def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception) -> Exception:
-    """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
-    is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
-    else ``error`` itself (a string among the inputs, say)."""
-    about_shapes = isinstance(error, ValueError) or "shape" in str(error)
-    if isinstance(error, ShapeError) or not about_shapes:
-        return error
-    shapes = [np.shape(x) for x in inputs]
-    return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes "
-                      f"{' and '.join(map(str, shapes))} do not combine: {error}")
-
-
-def _check_same_level(primitive: Primitive, tape: Tape, args: tuple[Any, ...]) -> None:
-    """Refuse a value of another tape at the same level: it escaped the call that made it."""
-    for a in args:
-        if type(a) is Var and a.tape is not tape and a.tape.level == tape.level:
-            raise RuntimeError(
-                f"tape primitive {primitive.name!r}: its inputs come from two different tapes "
-                "of the same nesting level. A tape value escaped the function that recorded "
-                "it (kept in a global or a closure after its grad/vjp call returned); "
-                "pass values in as arguments instead.")
-
-
-class ShapeError(ValueError):
-    """A primitive was given inputs whose shapes do not fit together."""
-
-
-# ---------------------------------------------------------------------------------------
-# The backward pass
-
-
-def backward(tape: Tape, out_index: int, seed: Any, *,
-             keep_intermediate: bool = False) -> list[Any]:
-    """Cotangents of the variables: ``ct[v] = sum over uses of ct[out] * d out / d v``.
-
-    Walks the equations once in reverse. ``None`` marks a variable the output does not
-    depend on. An equation's cotangent is complete once the loop reaches it (its uses all
-    come later), and is dropped as soon as it has been passed on to its inputs, so the
-    list never holds every cotangent of a long tape at once; only the inputs' remain,
-    unless ``keep_intermediate`` asks for all of them (the walkthrough shows them).
-    """
-    cts: list[Any] = [None] * tape.num_vars
-    cts[out_index] = seed
-    first = tape.num_inputs
-    primitives, outs, params = tape.primitives, tape.outs, tape.params
-    a_parents, a_values, b_parents, b_values = (
-        tape.a_parents, tape.a_values, tape.b_parents, tape.b_values)
-    # This loop runs once per node, so it calls each rule with its inputs spelled out
-    # (a call through ``*args`` costs twice as much) and repeats the step for input b
-    # rather than loop over the two inputs.
-    for i in range(out_index - first, -1, -1):  # equations after the output cannot matter
-        ct = cts[first + i]
-        if ct is None:
-            continue
-        if not keep_intermediate:
-            cts[first + i] = None
-        rules, out, a, b, p = primitives[i].vjps, outs[i], a_values[i], b_values[i], params[i]
-        unary = len(rules) == 1  # one rule per input
-        parent = a_parents[i]
-        if parent >= 0:  # a variable; a constant needs no cotangent
-            if p is None:
-                g = rules[0](ct, out, a) if unary else rules[0](ct, out, a, b)
-            else:  # parameters (sum's axis, integer_pow's n...)
-                g = rules[0](ct, out, a, **p) if unary else rules[0](ct, out, a, b, **p)
-            previous = cts[parent]
-            cts[parent] = g if previous is None else previous + g
-        parent = b_parents[i]
-        if parent >= 0:  # (always -1 for a unary primitive)
-            g = rules[1](ct, out, a, b) if p is None else rules[1](ct, out, a, b, **p)
-            previous = cts[parent]
-            cts[parent] = g if previous is None else previous + g
-    return cts
+    def num_vars(self) -> int:
+        return self.num_inputs + len(self.equations)
 
 
 class _Nesting(threading.local):
@@ -370,23 +119,647 @@ class _Nesting(threading.local):
 _nesting = _Nesting()
 
 
-class recording:
-    """Context manager: open a new tape, one level above any tape already open.
-
-    On the way out it turns JAX's refusal of a tape value (a ``jax.numpy`` function
-    called on one) into an error that says what to use instead.
-    """
+class recording:  # noqa: N801  (a context manager, used like a function)
+    """``with recording() as tape``: a new tape, one level above any tape already open."""
 
     def __enter__(self) -> Tape:
         _nesting.depth += 1
         return Tape(level=_nesting.depth)
 
-    def __exit__(self, kind: type | None, error: BaseException | None, traceback: Any) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         _nesting.depth -= 1
-        if isinstance(error, TypeError) and str(Var) in str(error):
-            from jaxbackprop.tape.primitives import unsupported  # (it imports this module)
 
-            jax_said = str(error).splitlines()[0]
-            raise unsupported("A jax.numpy or jax.lax function applied to a tape value",
-                              "Use jaxbackprop.numpy instead: its functions record on the tape "
-                              f"and call jax.numpy otherwise. (JAX said: {jax_said})") from None
+
+# ---------------------------------------------------------------------------------------
+# Tape values
+
+
+class Var:
+    """A value being recorded: its primal ``value``, its ``tape`` and its ``index`` there.
+
+    Operators ``+ - * / ** @``, unary ``-``, ``abs()`` and indexing record primitives.
+    Comparisons and ``bool`` read the primal value, so Python control flow works, as
+    under ``jax.grad``; ``float()``, ``int()``, ``math.*`` and NumPy conversions refuse,
+    because the plain number they would make carries no gradient. ``value`` may itself be
+    a value of an outer tape (higher order) or a JAX tracer (under ``jit``/``vmap``).
+    """
+
+    __slots__ = ("value", "tape", "index")
+    __array_priority__ = 1000  # NumPy defers its binary operators to ours
+
+    def __init__(self, value: Any, tape: Tape, index: int) -> None:
+        self.value = value
+        self.tape = tape
+        self.index = index
+
+    def __add__(self, other: Any) -> Any: return bind(add_p, self, other)  # noqa: E704
+    def __radd__(self, other: Any) -> Any: return bind(add_p, other, self)  # noqa: E704
+    def __sub__(self, other: Any) -> Any: return bind(sub_p, self, other)  # noqa: E704
+    def __rsub__(self, other: Any) -> Any: return bind(sub_p, other, self)  # noqa: E704
+    def __mul__(self, other: Any) -> Any: return bind(mul_p, self, other)  # noqa: E704
+    def __rmul__(self, other: Any) -> Any: return bind(mul_p, other, self)  # noqa: E704
+    def __truediv__(self, other: Any) -> Any: return bind(truediv_p, self, other)  # noqa: E704
+    def __rtruediv__(self, other: Any) -> Any: return bind(truediv_p, other, self)  # noqa: E704
+    def __pow__(self, other: Any) -> Any: return power(self, other)  # noqa: E704
+    def __rpow__(self, other: Any) -> Any: return power(other, self)  # noqa: E704
+    def __matmul__(self, other: Any) -> Any: return matmul(self, other)  # noqa: E704
+    def __rmatmul__(self, other: Any) -> Any: return matmul(other, self)  # noqa: E704
+    def __neg__(self) -> Any: return bind(neg_p, self)  # noqa: E704
+    def __pos__(self) -> Any: return self  # noqa: E704
+    def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
+    def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
+
+    def sum(self, axis: Axis = None) -> Any:
+        return sum(self, axis)
+
+    def mean(self, axis: Axis = None) -> Any:
+        return mean(self, axis)
+
+    def reshape(self, *shape: Any) -> Any:
+        return reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes: Any) -> Any:
+        return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+
+    @property
+    def T(self) -> Any:  # noqa: N802
+        return transpose(self)
+
+    # Comparisons and truth read the primal value; they are not differentiated.
+    def __lt__(self, other: Any) -> Any: return primal(self) < primal(other)  # noqa: E704
+    def __le__(self, other: Any) -> Any: return primal(self) <= primal(other)  # noqa: E704
+    def __gt__(self, other: Any) -> Any: return primal(self) > primal(other)  # noqa: E704
+    def __ge__(self, other: Any) -> Any: return primal(self) >= primal(other)  # noqa: E704
+    def __eq__(self, other: Any) -> Any: return primal(self) == primal(other)  # noqa: E704
+    def __ne__(self, other: Any) -> Any: return primal(self) != primal(other)  # noqa: E704
+    def __bool__(self) -> bool: return bool(primal(self))  # noqa: E704
+    __hash__ = object.__hash__
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return shape(self.value)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return getattr(self.value, "dtype", None) or np.result_type(self.value)
+
+    def __repr__(self) -> str:
+        label = self.tape.names.get(self.index)
+        return f"Var({self.value!r}{f', name={label!r}' if label else ''}, level={self.tape.level})"
+
+    # What would silently drop the gradient is refused (JAX: ConcretizationTypeError).
+    def __float__(self) -> float: raise _lost("float() (or math.*)")  # noqa: E704
+    def __int__(self) -> int: raise _lost("int()")  # noqa: E704
+    def __complex__(self) -> complex: raise _lost("complex()")  # noqa: E704
+    def __index__(self) -> int: raise _lost("Using it as an integer (an index, a range)")  # noqa: E704
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise _lost("Converting a tape value to an array (numpy.asarray, jax.numpy functions)")
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's hook: ``ndarray * var`` and ``np.exp(var)`` record like our functions."""
+        if method == "__call__" and not kwargs and ufunc.__name__ in _NUMPY_NAMES:
+            return _NUMPY_NAMES[ufunc.__name__](*inputs)
+        if method == "__call__" and ufunc.__name__ in _COMPARISONS:
+            return ufunc(*map(primal, inputs), **kwargs)
+        raise unsupported(f"numpy.{ufunc.__name__}", "Use jaxbackprop.numpy.")
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """NumPy's hook for its other functions: ``np.sum(var)`` records ``sum``."""
+        if func.__name__ not in _NUMPY_NAMES or getattr(np, func.__name__) is not func:
+            raise unsupported(f"numpy.{func.__name__}", "Use jaxbackprop.numpy.")
+        return _NUMPY_NAMES[func.__name__](*args, **kwargs)
+
+    # Operators the tape does not record name themselves.
+    def __mod__(self, other: Any) -> Any: raise unsupported("The operator %")  # noqa: E704
+    __rmod__ = __mod__
+    def __floordiv__(self, other: Any) -> Any: raise unsupported("The operator //")  # noqa: E704
+    __rfloordiv__ = __floordiv__
+    def __divmod__(self, other: Any) -> Any: raise unsupported("divmod()")  # noqa: E704
+    __rdivmod__ = __divmod__
+    def __and__(self, other: Any) -> Any: raise unsupported("The bit operators & | ^ << >> ~")  # noqa: E704
+    __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rlshift__ = __and__
+    __rshift__ = __rrshift__ = __and__
+    def __invert__(self) -> Any: raise unsupported("The bit operator ~")  # noqa: E704
+
+
+def primal(x: Any) -> Any:
+    """The plain number or array inside ``x``, through any number of tapes."""
+    while type(x) is Var:
+        x = x.value
+    return x
+
+
+def name(value: Any, label: str) -> Any:
+    """Give a tape value a display name for the walkthrough; identity on anything else.
+
+    The walkthrough also names values after the local variables that hold them
+    (``y_hat = w * x``), so most code never calls this.
+    """
+    if type(value) is Var:
+        value.tape.names[value.index] = label
+    return value
+
+
+class ShapeError(ValueError):
+    """A primitive was given inputs whose shapes do not fit together."""
+
+
+def _lost(conversion: str) -> TypeError:
+    return unsupported(
+        conversion, "The plain number or array it makes would lose the gradient: the tape "
+        "could not follow it, and the derivative through it would silently be 0 (JAX raises "
+        "ConcretizationTypeError for the same reason). Compute with operators and "
+        "jaxbackprop.numpy (jbnp.sin, not math.sin); comparisons and `if` on tape values work.")
+
+
+def unsupported(operation: str, hint: str = "") -> TypeError:
+    """The error for an operation the tape cannot record: it names itself and the rest."""
+    return TypeError(f"{operation} is not supported on tape values (jaxbackprop.tape.Var). "
+                     f"{hint + ' ' if hint else ''}The tape records: {SUPPORTED}.")
+
+
+# ---------------------------------------------------------------------------------------
+# The three steps
+
+
+def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply ``primitive``: record it on the innermost tape among ``args``, or just compute."""
+    tape = None
+    for a in args:
+        if type(a) is Var:
+            if tape is None or a.tape.level > tape.level:
+                tape = a.tape
+            elif a.tape.level == tape.level and a.tape is not tape:
+                raise RuntimeError(
+                    f"tape primitive {primitive.name!r}: its inputs come from two different "
+                    "tapes of the same nesting level. A tape value escaped the function that "
+                    "recorded it (kept in a global or a closure after its grad/vjp call "
+                    "returned); pass values in as arguments instead.")
+    try:
+        if tape is None:
+            return primitive.impl(*args, **params)
+        return forward_pass(tape, primitive, args, params or NO_PARAMS)
+    except (ValueError, TypeError) as error:  # shapes that do not fit: name them
+        raise _shape_error(primitive, args, error) from None
+
+
+def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
+                 params: dict[str, Any]) -> Var:
+    """Step 1, the forward pass: compute the output and append the equation to the tape.
+
+    Values of this tape enter as variables; anything else (numbers, arrays, values of
+    outer tapes) enters as a constant, and computing with those constants (``bind``
+    again) records on their own tape.
+    """
+    parents, inputs = [], []
+    for a in args:
+        ours = type(a) is Var and a.tape is tape
+        parents.append(a.index if ours else None)
+        inputs.append(a.value if ours else a)
+    if tape.level == 1:  # the outermost tape: its values are plain numbers or arrays
+        out = primitive.impl(*inputs, **params)
+    else:  # they may be values of an outer tape: computing with them records there too
+        out = bind(primitive, *inputs, **params)
+    if type(out) is not float and _is_complex(primal(out)):
+        raise TypeError(f"tape primitive {primitive.name!r}: a complex value; the tape "
+                        "differentiates real functions only (use jax.grad/jax.vjp for complex "
+                        "numbers)")
+    tape.equations.append(Equation(primitive, tuple(parents), tuple(inputs), out, params))
+    return Var(out, tape, tape.num_inputs + len(tape.equations) - 1)
+
+
+def local_gradients(eqn: Equation) -> list[Any]:
+    """Step 2, the local gradients: ``d out / d input_k`` at the recorded values, for each
+    input that is a variable (``None`` for a constant: it needs no gradient).
+
+    Elementwise primitives only; a linear primitive's local derivative is its linear map.
+    """
+    grads = []
+    for parent, partial in zip(eqn.parents, eqn.primitive.partials):
+        grads.append(None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params))
+    return grads
+
+
+def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
+                  keep_intermediate: bool = False) -> list[Any]:
+    """Step 3, the backward pass: ``ct[v] = sum over uses of ct[out] * d out / d v``.
+
+    Walks the equations once in reverse and applies the chain rule along each edge: an
+    elementwise primitive passes ``out_bar * d out / d input_k`` (its local gradients),
+    summed back to the input's shape (:func:`unbroadcast`); a linear one passes its
+    transpose applied to ``out_bar``. ``None`` marks a variable the output does not
+    depend on. An equation's cotangent is complete when the loop reaches it (its uses all
+    come later) and is dropped once passed on, unless ``keep_intermediate`` (the
+    walkthrough shows every one).
+    """
+    cts: list[Any] = [None] * tape.num_vars
+    cts[out_index] = out_bar
+    for v in range(out_index, tape.num_inputs - 1, -1):  # later equations cannot matter
+        ct = cts[v]
+        if ct is None:
+            continue
+        if not keep_intermediate:
+            cts[v] = None
+        eqn = tape.equations[v - tape.num_inputs]
+        transpose = eqn.primitive.transpose
+        grads = local_gradients(eqn) if transpose is None else None
+        for k, parent in enumerate(eqn.parents):
+            if parent is None:
+                continue
+            if grads is not None:  # elementwise: out_bar times the local gradient
+                x_bar = unbroadcast(ct * grads[k], eqn.inputs[k])
+            else:  # linear: the transpose of its linear map, applied to out_bar
+                x_bar = transpose(k, ct, *eqn.inputs, **eqn.params)
+            cts[parent] = x_bar if cts[parent] is None else cts[parent] + x_bar  # fan-out adds
+    return cts
+
+
+def push_forward(tape: Tape, tangents: list[Any]) -> list[Any]:
+    """Forward mode on the recorded tape: each variable's tangent, given the inputs'.
+
+    ``d out = sum_k (d out / d input_k) * d input_k`` for an elementwise primitive (the
+    local gradients of step 2, broadcast to the output's shape), its linear map applied to
+    the tangents for a linear one. ``None`` marks a tangent that is zero.
+    """
+    tangents = list(tangents) + [None] * len(tape.equations)
+    for i, eqn in enumerate(tape.equations):
+        prim, terms = eqn.primitive, []
+        if prim.linear is not None:
+            terms = [prim.linear(k, tangents[p], *eqn.inputs, **eqn.params)
+                     for k, p in enumerate(eqn.parents)
+                     if p is not None and tangents[p] is not None]
+        elif any(p is not None and tangents[p] is not None for p in eqn.parents):
+            terms = [g * tangents[p] for g, p in zip(local_gradients(eqn), eqn.parents, strict=True)
+                     if p is not None and tangents[p] is not None]
+        for term in terms:
+            term = term if shape(term) == shape(eqn.out) else broadcast_to(term, shape(eqn.out))
+            v = tape.num_inputs + i
+            tangents[v] = term if tangents[v] is None else tangents[v] + term
+    return tangents
+
+
+def unbroadcast(ct: Any, like: Any) -> Any:
+    """Sum the cotangent ``ct`` back to the shape of ``like``, undoing broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1; the
+    adjoint of a copy is a sum: ``(3, 4) -> (4,)`` sums axis 0, ``(3, 4) -> (1, 4)`` sums
+    it keeping it, ``(3, 4) -> ()`` sums everything.
+    """
+    if type(ct) is float:  # a Python float cotangent only ever meets a scalar
+        return ct
+    have, target = shape(ct), shape(like)
+    if have == target:
+        return ct
+    lead = len(have) - len(target)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(target) if n == 1 and have[lead + i] != 1)
+    return reshape(sum(ct, axis=axes), target)
+
+
+def _is_complex(x: Any) -> bool:
+    return type(x) is complex or getattr(getattr(x, "dtype", None), "kind", None) == "c"
+
+
+def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception) -> Exception:
+    """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
+    is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
+    else ``error`` itself (a string among the inputs, say)."""
+    about_shapes = isinstance(error, ValueError) or "shape" in str(error)
+    if isinstance(error, ShapeError) or not about_shapes:
+        return error
+    shapes = " and ".join(str(np.shape(x)) for x in inputs)
+    return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes {shapes} "
+                      f"do not combine: {error}")
+
+
+# ---------------------------------------------------------------------------------------
+# The derivative table: each primitive beside its local derivative, and the function that
+# records it. Rules use these same functions, so a backward pass records on an outer tape
+# (higher order) and traces under jax.jit, jax.vmap and jax.grad.
+
+Axis = int | tuple[int, ...] | None
+
+
+def elementwise(name: str, impl: Callable[..., Any], formulas: Callable[..., tuple[str, ...]],
+                *partials: Callable[..., Any]) -> Primitive:
+    """A primitive from its partials: ``partials[k](out, *inputs)`` is ``d out/d input_k``."""
+    return Primitive(name, impl, formulas, partials=partials)
+
+
+def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tuple[str, ...]],
+           linear_map: Callable[..., Any], transpose: Callable[..., Any]) -> Primitive:
+    """A primitive linear in each input, from its linear map ``linear_map(k, tangent_k,
+    *inputs)`` and that map's transpose ``transpose(k, out_bar, *inputs)``; ``formulas``
+    may be one text for every input."""
+    if isinstance(formulas, str):
+        text = formulas
+        formulas = lambda out, *xs, **params: (text,) * len(xs)  # noqa: E731
+    return Primitive(name, impl, formulas, linear=linear_map, transpose=transpose)
+
+
+def _integer_pow_partial(out: Any, a: Any, *, n: int) -> Any:
+    return 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1)
+
+
+def _integer_pow_formula(out: str, a: str, *, n: int) -> tuple[str]:
+    return ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2 else f"{n}{a}^{n - 1}",)
+
+
+def _pow_exponent_partial(out: Any, a: Any, b: Any) -> Any:
+    positive = primal(a) > 0  # d/db a**b = a**b log a, taken as 0 where a <= 0, as JAX does
+    return where(positive, out * log(where(positive, a, 1.0)), 0.0 * out)
+
+
+add_p = elementwise("add", operator.add, lambda o, a, b: ("1", "1"),
+                    lambda out, a, b: 1.0, lambda out, a, b: 1.0)
+sub_p = elementwise("sub", operator.sub, lambda o, a, b: ("1", "-1"),
+                    lambda out, a, b: 1.0, lambda out, a, b: -1.0)
+mul_p = elementwise("mul", operator.mul, lambda o, a, b: (b, a),
+                    lambda out, a, b: b, lambda out, a, b: a)
+truediv_p = elementwise("truediv", lambda a, b: lib(a, b).true_divide(a, b),
+                        lambda o, a, b: (f"1/{b}", f"-{o}/{b}"),
+                        lambda out, a, b: divide(1.0, b), lambda out, a, b: divide(-out, b))
+neg_p = elementwise("neg", operator.neg, lambda o, a: ("-1",), lambda out, a: -1.0)
+integer_pow_p = elementwise("integer_pow", lambda a, *, n: lib(a).power(a, n),
+                            _integer_pow_formula, _integer_pow_partial)
+pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
+                    lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
+                    lambda out, a, b: b * power(a, b - 1.0), _pow_exponent_partial)
+exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
+                    lambda out, x: out)
+log_p = elementwise("log", lambda x: lib(x).log(x), lambda o, x: (f"1/{x}",),
+                    lambda out, x: divide(1.0, x))
+sin_p = elementwise("sin", lambda x: lib(x).sin(x), lambda o, x: (f"cos({x})",),
+                    lambda out, x: cos(x))
+cos_p = elementwise("cos", lambda x: lib(x).cos(x), lambda o, x: (f"-sin({x})",),
+                    lambda out, x: -sin(x))
+tanh_p = elementwise("tanh", lambda x: lib(x).tanh(x), lambda o, x: (f"1 - {o}^2",),
+                     lambda out, x: (1.0 - out) * (1.0 + out))
+sqrt_p = elementwise("sqrt", lambda x: lib(x).sqrt(x), lambda o, x: (f"1/(2 {o})",),
+                     lambda out, x: divide(0.5, out))
+abs_p = elementwise("abs", lambda x: lib(x).abs(x), lambda o, x: (f"sign({x})",),  # 1 at 0, as JAX
+                    lambda out, x: sign(x) + (primal(x) == 0))
+maximum_p = elementwise("maximum", lambda a, b: lib(a, b).maximum(a, b),  # ties: 1/2 each, as JAX
+                        lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
+                        lambda out, a, b: 0.5 * (1.0 + sign(primal(a) - primal(b))),
+                        lambda out, a, b: 0.5 * (1.0 - sign(primal(a) - primal(b))))
+where_p = elementwise("where",
+                      lambda a, b, *, condition: lib(condition, a, b).where(condition, a, b),
+                      lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
+                      lambda out, a, b, *, condition: where(condition, 1.0, 0.0),
+                      lambda out, a, b, *, condition: where(condition, 0.0, 1.0))
+
+
+def _expand(ct: Any, x: Any, axis: tuple[int, ...]) -> Any:
+    """``ct`` with the summed ``axis`` put back as size 1, broadcast to the shape of ``x``."""
+    kept = tuple(1 if i in axis else n for i, n in enumerate(shape(x)))
+    return broadcast_to(reshape(ct, kept), shape(x))
+
+
+def _count(x: Any, axis: tuple[int, ...]) -> int:
+    return math.prod(shape(x)[i] for i in axis)
+
+
+def _matmul_transpose(k: int, ct: Any, a: Any, b: Any) -> Any:
+    """``a_bar = out_bar @ b^T`` and ``b_bar = a^T @ out_bar``; outer products for vectors."""
+    if k == 0:
+        if len(shape(b)) == 1:
+            return _outer(ct, b) if len(shape(a)) == 2 else ct * b
+        return matmul(ct, transpose(b)) if len(shape(a)) == 2 else matmul(b, ct)
+    if len(shape(a)) == 1:
+        return _outer(a, ct) if len(shape(b)) == 2 else ct * a
+    return matmul(transpose(a), ct) if len(shape(b)) == 2 else matmul(ct, a)
+
+
+def _outer(u: Any, v: Any) -> Any:
+    return reshape(u, (shape(u)[0], 1)) * reshape(v, (1, shape(v)[0]))
+
+
+def _scatter_impl(ct: Any, *, key: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
+    if isinstance(ct, (np.ndarray, np.generic, float)):
+        zeros = np.zeros(shape, np.result_type(ct))
+        zeros[key] = ct
+        return zeros
+    return jnp.zeros(shape, jnp.result_type(ct)).at[key].set(ct)
+
+
+sum_p = linear("sum", lambda x, *, axis: lib(x).sum(x, axis=axis) if shape(x) else x,
+               "1 (copy back along the summed axes)",
+               lambda k, t, x, *, axis: sum(t, axis),
+               lambda k, ct, x, *, axis: _expand(ct, x, axis))
+mean_p = linear("mean", lambda x, *, axis: lib(x).mean(x, axis=axis) if shape(x) else x,
+                "1/n (copy back, divided by the count)",
+                lambda k, t, x, *, axis: mean(t, axis),
+                lambda k, ct, x, *, axis: _expand(ct, x, axis) / _count(x, axis))
+reshape_p = linear("reshape", lambda x, *, shape: lib(x).reshape(x, shape), "reshape back",
+                   lambda k, t, x, *, shape: reshape(t, shape),
+                   lambda k, ct, x, **params: reshape(ct, shape(x)))
+transpose_p = linear("transpose", lambda x, *, axes: lib(x).transpose(x, axes) if shape(x) else x,
+                     "transpose back",
+                     lambda k, t, x, *, axes: transpose(t, axes),
+                     lambda k, ct, x, *, axes: transpose(ct, tuple(np.argsort(axes).tolist())))
+broadcast_to_p = linear("broadcast_to", lambda x, *, shape: lib(x).broadcast_to(x, shape),
+                        "1 (sum the copies)",
+                        lambda k, t, x, *, shape: broadcast_to(t, shape),
+                        lambda k, ct, x, *, shape: unbroadcast(ct, x))
+matmul_p = linear("matmul", lambda a, b: lib(a, b).matmul(a, b),
+                  lambda o, a, b: (f"{o}_bar @ {b}^T", f"{a}^T @ {o}_bar"),
+                  lambda k, t, a, b: matmul(t, b) if k == 0 else matmul(a, t), _matmul_transpose)
+getitem_p = linear("getitem", lambda x, *, key: x[key], "1 at the selected elements, 0 elsewhere",
+                   lambda k, t, x, *, key: getitem(t, key),
+                   lambda k, ct, x, *, key: scatter(ct, key, shape(x)))
+scatter_p = linear("scatter", _scatter_impl, "1 at the selected elements",
+                   lambda k, t, ct, *, key, shape: scatter(t, key, shape),
+                   lambda k, ct, t, *, key, shape: getitem(ct, key))
+
+
+# The functions that record them: on a tape value they record; on anything else they compute.
+
+
+def add(a: Any, b: Any) -> Any:
+    """``a + b``, broadcasting. d/da = 1, d/db = 1."""
+    return bind(add_p, a, b)
+
+
+def subtract(a: Any, b: Any) -> Any:
+    """``a - b``, broadcasting. d/da = 1, d/db = -1."""
+    return bind(sub_p, a, b)
+
+
+def multiply(a: Any, b: Any) -> Any:
+    """``a * b``, broadcasting. d/da = b, d/db = a."""
+    return bind(mul_p, a, b)
+
+
+def divide(a: Any, b: Any) -> Any:
+    """``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b."""
+    return bind(truediv_p, a, b)
+
+
+def negative(a: Any) -> Any:
+    """``-a``. d/da = -1."""
+    return bind(neg_p, a)
+
+
+def power(a: Any, b: Any) -> Any:
+    """``a ** b``. An integer ``b`` records ``integer_pow``: d/da = b a^(b-1). Otherwise
+    ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a <= 0, as JAX takes it)."""
+    return bind(integer_pow_p, a, n=b) if type(b) is int else bind(pow_p, a, b)
+
+
+def exp(x: Any) -> Any:
+    """Elementwise e^x. d/dx = e^x, the output itself."""
+    return bind(exp_p, x)
+
+
+def log(x: Any) -> Any:
+    """Elementwise natural logarithm. d/dx = 1/x."""
+    return bind(log_p, x)
+
+
+def sin(x: Any) -> Any:
+    """Elementwise sine. d/dx = cos x."""
+    return bind(sin_p, x)
+
+
+def cos(x: Any) -> Any:
+    """Elementwise cosine. d/dx = -sin x."""
+    return bind(cos_p, x)
+
+
+def tanh(x: Any) -> Any:
+    """Elementwise hyperbolic tangent. d/dx = 1 - tanh(x)^2."""
+    return bind(tanh_p, x)
+
+
+def sqrt(x: Any) -> Any:
+    """Elementwise square root. d/dx = 1 / (2 sqrt x)."""
+    return bind(sqrt_p, x)
+
+
+def abs(x: Any) -> Any:  # noqa: A001  (numpy's name)
+    """Elementwise ``|x|``. d/dx = sign(x), taken as 1 at 0 as ``jax.grad`` does."""
+    return bind(abs_p, x)
+
+
+def sign(x: Any) -> Any:
+    """``sign(x)`` in {-1, 0, 1}: piecewise constant, so not recorded (zero gradient)."""
+    x = primal(x)
+    return lib(x).sign(x)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """Elementwise ``max(a, b)``, broadcasting. d/da = 1 where a > b, 0 where a < b, and
+    1/2 at a tie (as ``jax.grad`` of ``jnp.maximum``); d/db mirrors it."""
+    return bind(maximum_p, a, b)
+
+
+def relu(x: Any) -> Any:
+    """``maximum(x, 0)``: d/dx = 1 for x > 0, 0 for x < 0, 1/2 at 0 (like ``jnp.maximum``)."""
+    return maximum(x, 0.0)
+
+
+def where(condition: Any, a: Any, b: Any) -> Any:
+    """``a`` where ``condition`` holds, else ``b``. d/da = [condition], d/db = [not
+    condition]; the condition itself is not differentiated."""
+    return bind(where_p, a, b, condition=primal(condition))
+
+
+def _axes(x: Any, axis: Axis) -> Axis:
+    """``axis`` as a sorted tuple of non-negative axes for a tape value (``None``: all)."""
+    if type(x) is not Var:
+        return axis
+    ndim = len(shape(x))
+    axes = tuple(range(ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"axis {a} is out of bounds for an array of {ndim} dimensions")
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def sum(x: Any, axis: Axis = None) -> Any:  # noqa: A001
+    """Sum over ``axis`` (all if ``None``). Linear; its transpose copies the cotangent back
+    along the summed axes (each summed element has d out/d x_i = 1)."""
+    return bind(sum_p, x, axis=_axes(x, axis))
+
+
+def mean(x: Any, axis: Axis = None) -> Any:
+    """Mean over ``axis`` (all if ``None``). Linear: d out/d x_i = 1/n for n averaged."""
+    return bind(mean_p, x, axis=_axes(x, axis))
+
+
+def reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
+    """The same elements in a new ``shape`` (one entry may be -1). Linear; its transpose
+    reshapes the cotangent back."""
+    return bind(reshape_p, x, shape=(shape,) if isinstance(shape, int) else tuple(shape))
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
+    """Permute the axes (reverse them if ``None``). Linear; its transpose is the inverse
+    permutation."""
+    if type(x) is Var:
+        ndim = x.ndim
+        axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
+    return bind(transpose_p, x, axes=axes)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Copies of ``x`` filling ``shape``. Linear; its transpose sums the copies."""
+    return bind(broadcast_to_p, x, shape=tuple(shape))
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """Matrix product ``a @ b`` of vectors and matrices. Linear in each operand:
+    ``a_bar = out_bar @ b^T``, ``b_bar = a^T @ out_bar``."""
+    if type(a) is Var or type(b) is Var:
+        for label, operand in (("a", a), ("b", b)):
+            if len(shape(operand)) not in (1, 2):
+                raise ShapeError(f"tape primitive 'matmul': operand {label} must be 1-D or 2-D, "
+                                 f"got shape {shape(operand)}")
+    return bind(matmul_p, a, b)
+
+
+def getitem(x: Any, key: Any) -> Any:
+    """``x[key]`` for integers, slices and tuples of them. Linear: its transpose puts the
+    cotangent back at the selected places in zeros of ``x``'s shape (:func:`scatter`)."""
+    key = key if isinstance(key, tuple) else (key,)
+    x_shape = shape(x)
+    if len(key) > len(x_shape):
+        raise IndexError(f"tape indexing: {len(key)} indices for an array of shape {x_shape}")
+    for k, (i, n) in enumerate(zip(key, x_shape, strict=False)):
+        if type(i) is slice:
+            if not all(s is None or type(s) is int for s in (i.start, i.stop, i.step)):
+                raise TypeError(f"tape indexing: slice {i} must have integer bounds")
+        elif type(i) is not int:
+            raise TypeError(f"tape indexing takes integers, slices and tuples of them, got "
+                            f"{type(i).__name__} at position {k} (no arrays, lists or None)")
+        elif not -n <= i < n:  # JAX would clamp silently
+            raise IndexError(f"tape indexing: index {i} is out of bounds for axis {k} of size {n}")
+    return bind(getitem_p, x, key=key)
+
+
+def scatter(ct: Any, key: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
+    """Zeros of ``shape`` with ``ct`` at ``[key]``: the transpose of indexing, and linear
+    in ``ct`` (its own transpose is indexing)."""
+    return bind(scatter_p, ct, key=key, shape=shape)
+
+
+PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
+    add_p, sub_p, mul_p, truediv_p, neg_p, integer_pow_p, pow_p, exp_p, log_p, sin_p, cos_p,
+    tanh_p, sqrt_p, abs_p, maximum_p, where_p, sum_p, mean_p, reshape_p, transpose_p,
+    broadcast_to_p, matmul_p, getitem_p, scatter_p)}
+
+# The recording functions, as jaxbackprop.numpy exports them.
+FUNCTIONS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (
+    add, subtract, multiply, divide, negative, power, exp, log, sin, cos, tanh, sqrt, abs, sign,
+    maximum, relu, where, sum, mean, reshape, transpose, broadcast_to, matmul)}
+_NUMPY_NAMES = dict(FUNCTIONS, absolute=abs, true_divide=divide,
+                    shape=lambda x: x.shape, ndim=lambda x: x.ndim)
+_COMPARISONS = ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal")
+
+SUPPORTED = ("operators + - * / ** @, unary -, abs(), indexing x[i, 1:3]; comparisons "
+             f"(not differentiated); jaxbackprop.numpy: {', '.join(FUNCTIONS)}")

@@ -1,148 +1,286 @@
-"""``vjp``, ``grad`` and ``value_and_grad`` on the hand-written tape, shaped like JAX's.
+"""``vjp``, ``grad``, ``value_and_grad`` and ``jvp`` on the tape, with JAX's signatures.
 
-    out, f_vjp = tape.vjp(f, *primals)      # forward pass, recorded
-    primals_bar = f_vjp(out_bar)            # backward pass: one cotangent per primal
+    out, f_vjp = tape.vjp(f, *primals)          # forward pass, recorded
+    primals_bar = f_vjp(out_bar)                # backward pass: one cotangent per primal
+    out, out_dot = tape.jvp(f, primals, tangents)   # forward mode, the same table
 
-``grad(f, argnums)`` is ``vjp`` seeded with ``out_bar = 1`` for a scalar ``f``. One user
-function can be handed to both engines: ``tape.grad(jb.loss)`` and ``jax.grad(jb.loss)``
-give the same numbers. Inputs are numbers or arrays, or pytrees of them (lists, tuples,
-dicts); integers are promoted to floating point (:mod:`jaxbackprop._dtypes`). The output
-of ``f`` is one array. Each call records on a fresh tape and keeps nothing afterwards.
+``grad(f, argnums)`` is ``vjp`` seeded with ``out_bar = 1`` for a scalar ``f``. Inputs are
+real numbers or arrays, or pytrees of them; integers are promoted to floating point
+(:mod:`jaxbackprop._dtypes`). Each call records on a fresh tape and keeps nothing.
+
+Complex numbers are refused: the tape differentiates real functions (JAX's convention
+for complex inputs, ``grad`` of a holomorphic function and the conjugates it implies, is
+not implemented, and a silent conjugate would be wrong).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxbackprop._dtypes import promote_integer
-from jaxbackprop.tape.core import Var, backward, recording
+from jaxbackprop.tape.compute import shape
+from jaxbackprop.tape.core import Tape, Var, backward_pass, push_forward, recording, unsupported
 
 Argnums = int | Sequence[int]
 
 
 def check_input(leaf: Any, where: str) -> Any:
-    """A number or an array, integers promoted to floating point; anything else refused."""
-    if type(leaf) is Var:
+    """A real number or array, integers promoted to floating point; anything else refused."""
+    if type(leaf) is float or type(leaf) is Var:
         return leaf
     if isinstance(leaf, (bool, int, float, np.ndarray, np.generic)) or hasattr(leaf, "shape"):
+        if np.iscomplexobj(leaf) if not hasattr(leaf, "dtype") else jnp.iscomplexobj(leaf):
+            raise TypeError(f"{where} is complex; the tape differentiates real functions only "
+                            "(use jax.grad/jax.vjp for complex numbers)")
         return promote_integer(leaf)
     raise TypeError(f"{where} must be a number or an array (or a pytree of them), "
                     f"got {type(leaf).__name__}")
 
 
-def _like(value: Any, fill: float) -> Any:
-    """``zeros_like``/``ones_like`` that keeps the kind: Python float, NumPy or JAX."""
+def _zeros_like(value: Any) -> Any:
+    """Zeros of ``value``'s kind, shape and dtype (a Python float stays a float)."""
     if type(value) is float:
-        return fill
+        return 0.0
     if type(value) is Var:  # an outer tape's value: stay connected to it
-        return 0.0 * value + fill if fill else 0.0 * value
+        return 0.0 * value
     if isinstance(value, (np.ndarray, np.generic)):
-        return np.full_like(value, fill)
-    return jnp.full_like(value, fill)
-
-
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
-    """Run ``f(*primals)`` on a tape; return its value and the pullback ``out_bar -> primals_bar``.
-
-    The pullback returns a tuple with one cotangent per primal, each of the primal's
-    structure, shape and dtype; an input ``f`` does not depend on gets zeros.
-    """
-    return _vjp(f, primals, "tape.vjp", "primal input")
-
-
-def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str,
-         what: str) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
-    leaves, treedef = jax.tree_util.tree_flatten(primals)
-    leaves = [check_input(leaf, f"{who}: {what} {i}") for i, leaf in enumerate(leaves)]
-    with recording() as tape:
-        in_vars = [tape.new_var(leaf) for leaf in leaves]
-        out = f(*jax.tree_util.tree_unflatten(treedef, in_vars))
-    if isinstance(out, (tuple, list, dict)):
-        raise TypeError(f"{who}: f must return a single array, got a {type(out).__name__} "
-                        "(pytrees of outputs are not supported)")
-    recorded = type(out) is Var and out.tape is tape
-    out_value = out.value if recorded else out
-
-    def pullback(out_bar: Any) -> tuple[Any, ...]:
-        if np.shape(out_bar) != np.shape(out_value):
-            raise ValueError(f"{who}: the cotangent must have the output's shape "
-                             f"{np.shape(out_value)}, got {np.shape(out_bar)}")
-        cts = backward(tape, out.index, out_bar) if recorded else [None] * tape.num_vars
-        grads = [_like(leaf, 0.0) if cts[v.index] is None else _cast_like(cts[v.index], leaf)
-                 for v, leaf in zip(in_vars, leaves)]
-        return tuple(jax.tree_util.tree_unflatten(treedef, grads))
-
-    return out_value, pullback
+        return np.zeros_like(value)
+    return jnp.zeros_like(value)
 
 
 def _cast_like(ct: Any, primal: Any) -> Any:
-    """The cotangent in the primal's dtype (a Python float stays a float)."""
+    """The cotangent in the primal's dtype (a Python float stays a float), as JAX gives it."""
     dtype = getattr(primal, "dtype", None)
     if dtype is None or type(ct) is Var or getattr(ct, "dtype", dtype) == dtype:
         return ct
     return ct.astype(dtype) if hasattr(ct, "astype") else np.asarray(ct, dtype)
 
 
+def _record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
+            has_aux: bool) -> tuple[Tape, list[Var], list[Any], Any, Any, Any]:
+    """Run ``f`` on fresh variables of a new tape: the tape, the input variables, their
+    values, the output's leaves and structure, and ``aux`` (its tape values unwrapped)."""
+    leaves, treedef = jax.tree_util.tree_flatten(primals)
+    leaves = [check_input(leaf, f"{who}: {what} {i}") for i, leaf in enumerate(leaves)]
+    with recording() as tape:
+        in_vars = [tape.new_var(leaf) for leaf in leaves]
+        try:
+            out = f(*jax.tree_util.tree_unflatten(treedef, in_vars))
+        except TypeError as error:  # JAX refusing a tape value: say what to use instead
+            if str(Var) not in str(error):
+                raise
+            raise unsupported("A jax.numpy or jax.lax function applied to a tape value",
+                              "Use jaxbackprop.numpy instead: its functions record on the tape "
+                              f"and call jax.numpy otherwise. (JAX said: "
+                              f"{str(error).splitlines()[0]})") from None
+    aux = None
+    if has_aux:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"{who}: with has_aux=True, f must return a pair (output, aux), "
+                            f"got {type(out).__name__}")
+        out, aux = out
+        aux = jax.tree_util.tree_map(lambda x: x.value if type(x) is Var and x.tape is tape
+                                     else x, aux)
+    out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+    if out is None or not out_leaves:
+        raise TypeError(f"{who}: f returned {out!r}; it must return an array or a number "
+                        "(did it forget a return statement?)")
+    for leaf in out_leaves:
+        value = leaf.value if type(leaf) is Var else leaf
+        if type(value) is float:
+            continue
+        if not (hasattr(value, "shape") or isinstance(value, (int, complex))):
+            raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
+        check_input(value, f"{who}: f's output")  # (a complex value is refused)
+    return tape, in_vars, leaves, out_leaves, out_tree, aux
+
+
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """Like ``jax.vjp``: ``f(*primals)`` and its pullback ``out_bar -> primals_bar``.
+
+    The output may be a pytree; ``out_bar`` then has its structure. The pullback returns
+    a tuple with one cotangent per primal, of the primal's structure, shape and dtype; an
+    input ``f`` does not depend on gets zeros. With ``has_aux=True``, ``f`` returns
+    ``(output, aux)`` and ``vjp`` returns ``(output, pullback, aux)``.
+
+    Raises:
+      TypeError: an input or output that is not a real number or array; ``f``
+        returning ``None``; ``has_aux`` output that is not a pair.
+
+    Example:
+      >>> out, pullback = vjp(lambda w, x: w * x, 3.0, 2.0)
+      >>> out, pullback(1.0)
+      (6.0, (2.0, 3.0))
+    """
+    return _vjp(f, primals, "tape.vjp", "primal input", has_aux)
+
+
+def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
+         has_aux: bool) -> tuple[Any, ...]:
+    tape, in_vars, leaves, out_leaves, out_tree, aux = _record(f, primals, who, what, has_aux)
+    out_values = [leaf.value if type(leaf) is Var and leaf.tape is tape else leaf
+                  for leaf in out_leaves]
+    in_tree = jax.tree_util.tree_structure(primals)
+
+    def pullback(out_bar: Any) -> tuple[Any, ...]:
+        bars, bar_tree = jax.tree_util.tree_flatten(out_bar)
+        if bar_tree != out_tree:
+            raise ValueError(f"{who}: the cotangent must have the output's structure "
+                             f"{out_tree}, got {bar_tree}")
+        seeds: dict[int, Any] = {}
+        for leaf, value, bar in zip(out_leaves, out_values, bars, strict=True):
+            if shape(bar) != shape(value):
+                raise ValueError(f"{who}: the cotangent must have the output's shape "
+                                 f"{shape(value)}, got {shape(bar)}")
+            if type(leaf) is Var and leaf.tape is tape:  # (a constant output has no cotangent)
+                seeds[leaf.index] = bar if leaf.index not in seeds else seeds[leaf.index] + bar
+        cts: list[Any] = [None] * len(in_vars)
+        for index, seed in seeds.items():  # one backward pass per output leaf
+            found = backward_pass(tape, index, seed)[:len(in_vars)]
+            cts = [c if g is None else g if c is None else c + g
+                   for c, g in zip(cts, found, strict=True)]
+        grads = [_zeros_like(x) if ct is None else _cast_like(ct, x)
+                 for ct, x in zip(cts, leaves, strict=True)]
+        return tuple(jax.tree_util.tree_unflatten(in_tree, grads))
+
+    out = jax.tree_util.tree_unflatten(out_tree, out_values)
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
 def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
-    """``argnums`` as a tuple of non-negative positions, checked against ``num_args``."""
+    """``argnums`` as a tuple of distinct non-negative positions, checked against ``num_args``."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not nums or not all(isinstance(i, int) for i in nums):
+    if not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
         raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
                         f"got {argnums!r}")
     for i in nums:
         if not -num_args <= i < num_args:
             raise ValueError(f"{who}: argnums {argnums!r} is out of range for a call with "
                              f"{num_args} positional argument(s)")
-    return tuple(i % num_args for i in nums)
+    positions = tuple(i % num_args for i in nums)
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"{who}: argnums {argnums!r} names an argument twice; each "
+                         "argument's gradient can be asked for once")
+    return positions
 
 
-def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
+def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
+                   has_aux: bool = False) -> Callable[..., Any]:
     """Like ``jax.value_and_grad``: ``(f(*args), df/d args[argnums])`` for a scalar ``f``.
 
-    ``argnums`` an int gives one gradient; a tuple gives a tuple of gradients.
+    ``argnums`` an int gives one gradient, a tuple a tuple of them. With ``has_aux=True``,
+    ``f`` returns ``(output, aux)`` and the result is ``((output, aux), gradient)``.
+
+    Raises:
+      TypeError: ``f``'s output is not a scalar (use :func:`vjp`), or see :func:`vjp`.
+      ValueError: ``argnums`` out of range or repeated.
+
+    Example:
+      >>> value_and_grad(lambda w, x, y: (w * x - y) ** 2)(1.0, 1.0, 2.0)  # the lecture
+      (1.0, -2.0)
     """
-    return _value_and_grad(f, argnums, "tape.value_and_grad")
+    return _value_and_grad(f, argnums, has_aux, "tape.value_and_grad")
 
 
-def _value_and_grad(f: Callable[..., Any], argnums: Argnums,
-                    who: str) -> Callable[..., tuple[Any, Any]]:
+def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
+                    who: str) -> Callable[..., Any]:
     @functools.wraps(f)
-    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         nums = normalize_argnums(argnums, len(args), who)
 
         def f_of_diff_args(*diff_args: Any) -> Any:
             full = list(args)
-            for i, a in zip(nums, diff_args):
+            for i, a in zip(nums, diff_args, strict=True):
                 full[i] = a
             return f(*full, **kwargs)
 
-        out, pullback = _vjp(f_of_diff_args, tuple(args[i] for i in nums), who, "argument")
-        if np.shape(out) != ():
+        out, pullback, *aux = _vjp(f_of_diff_args, tuple(args[i] for i in nums), who,
+                                   "argument", has_aux)
+        if not hasattr(out, "shape") and not isinstance(out, (int, float)) or shape(out) != ():
             raise TypeError(f"{who}: f must return a scalar, got an output of shape "
-                            f"{np.shape(out)}; use tape.vjp(f, *args) for non-scalar outputs")
-        grads = pullback(1.0 if type(out) is Var else _like(out, 1.0))
-        return out, grads[0] if isinstance(argnums, int) else grads
+                            f"{shape(out)}; use tape.vjp(f, *args) for non-scalar outputs")
+        one = 1.0 if type(out) in (float, int) or type(out) is Var else jnp.ones_like(out) \
+            if not isinstance(out, (np.ndarray, np.generic)) else np.ones_like(out)
+        grads = pullback(one)
+        grad = grads[0] if isinstance(argnums, int) else grads
+        return ((out, aux[0]) if has_aux else out), grad
 
     return value_and_grad_f
 
 
-def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
     """Like ``jax.grad``: the gradient of a scalar ``f`` with respect to ``args[argnums]``.
 
-    ``argnums`` an int gives one gradient; a tuple gives a tuple of gradients.
+    ``argnums`` an int gives one gradient, a tuple a tuple of them; with ``has_aux=True``
+    the result is ``(gradient, aux)``. Errors as :func:`value_and_grad`.
+
+    Example:
+      >>> grad(lambda w, x, y: (w * x - y) ** 2, argnums=(0, 1))(1.0, 2.0, 4.0)
+      (-8.0, -4.0)
     """
-    value_and_grad_f = _value_and_grad(f, argnums, "tape.grad")
+    value_and_grad_f = _value_and_grad(f, argnums, has_aux, "tape.grad")
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
-        return value_and_grad_f(*args, **kwargs)[1]
+        value, g = value_and_grad_f(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
 
     return grad_f
 
 
-__all__ = ["vjp", "grad", "value_and_grad"]
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> tuple[Any, ...]:
+    """Like ``jax.jvp``: ``(f(*primals), J tangents)``, forward mode from the same table.
+
+    ``primals`` and ``tangents`` are tuples (or lists) of the same structure; each
+    tangent has its primal's shape and dtype. The forward pass is recorded, then the
+    tangents are pushed through its equations in order (:func:`core.push_forward`).
+    With ``has_aux=True`` returns ``(out, out_dot, aux)``.
+
+    Raises:
+      TypeError: ``primals``/``tangents`` not tuples or lists, or a dtype mismatch.
+      ValueError: different structures or shapes.
+
+    Example:
+      >>> jvp(lambda w, x, y: (w * x - y) ** 2, (1.0, 2.0, 4.0), (1.0, 0.0, 0.0))
+      (4.0, -8.0)
+    """
+    who = "tape.jvp"
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"{who}: primals and tangents must be tuples or lists, got "
+                        f"{type(primals).__name__} and {type(tangents).__name__}")
+    p_leaves, p_tree = jax.tree_util.tree_flatten(tuple(primals))
+    t_leaves, t_tree = jax.tree_util.tree_flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise ValueError(f"{who}: primals and tangents must have the same structure, got "
+                         f"{p_tree} and {t_tree}")
+    tape, in_vars, leaves, out_leaves, out_tree, aux = _record(f, tuple(primals), who,
+                                                               "primal", has_aux)
+    for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
+        check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
+        if shape(p) != shape(t):
+            raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")
+        p_dtype, t_dtype = getattr(p, "dtype", None), getattr(t, "dtype", None)
+        if p_dtype is not None and t_dtype is not None and p_dtype != t_dtype:
+            raise TypeError(f"{who}: tangent {i} has dtype {t_dtype}, its primal {p_dtype}; "
+                            "they must be equal")
+    tangents_out = push_forward(tape, list(t_leaves))
+    outs, out_dots = [], []
+    for leaf in out_leaves:
+        recorded = type(leaf) is Var and leaf.tape is tape
+        value = leaf.value if recorded else leaf
+        dot = tangents_out[leaf.index] if recorded else None
+        outs.append(value)
+        out_dots.append(_zeros_like(value) if dot is None else _cast_like(dot, value))
+    out = jax.tree_util.tree_unflatten(out_tree, outs)
+    out_dot = jax.tree_util.tree_unflatten(out_tree, out_dots)
+    return (out, out_dot, aux) if has_aux else (out, out_dot)
+
+
+__all__ = ["vjp", "grad", "value_and_grad", "jvp"]

@@ -5,19 +5,27 @@
 
 Every input is recorded, so every edge carries its local gradient (the lecture draws
 ``dy_hat/dx = w`` too); inputs outside ``argnums`` are marked as fixed data, the
-lecture's red edges whose gradients training does not need.
+lecture's red edges whose gradients training does not need. Values take the names of
+the local variables that hold them in ``f``'s code (``y_hat = w * x`` names ``y_hat``),
+so the model needs to know nothing about tapes.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
-
-import numpy as np
+import os
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
 
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
-from jaxbackprop.tape.core import Var, backward, recording
+from jaxbackprop.tape.compute import shape
+from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients, recording
 from jaxbackprop.tape.transforms import check_input, normalize_argnums
+
+_LIBRARIES = sys.stdlib_module_names | {"numpy", "jax", "jaxlib"}
+_TAPE = os.path.dirname(os.path.abspath(__file__))  # the tape's own files
 
 
 def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
@@ -29,14 +37,39 @@ def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
     return [params[i] if i < len(params) else f"arg{i}" for i in range(count)]
 
 
+def _name_from_locals(tape: Tape) -> Callable[[FrameType, str, Any], None]:
+    """A profile hook: when a function of the user's code returns, each value of ``tape``
+    held in one of its local variables, and not yet named, takes that variable's name.
+    Libraries (the standard library, NumPy, JAX, the tape) and comprehensions are skipped."""
+
+    def hook(frame: FrameType, event: str, arg: Any) -> None:
+        module, code = str(frame.f_globals.get("__name__", "")), frame.f_code
+        if (event != "return" or module.split(".")[0] in _LIBRARIES
+                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")):
+            return
+        for label, value in frame.f_locals.items():
+            if type(value) is Var and value.tape is tape and not label.startswith("_"):
+                tape.names.setdefault(value.index, label)
+
+    return hook
+
+
 def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
                 names: Sequence[str] | None = None) -> Graph:
     """Record ``f(*args)``, run the backward pass, and return every number on the way.
 
     ``argnums`` picks the parameters (the rest are data); ``names`` names the inputs
-    (default: ``f``'s parameter names). Intermediate values take the names given with
-    :func:`jaxbackprop.tape.name` (the model names ``y_hat``, ``s`` and ``L``), else
-    ``v<index>``. ``f`` must return a scalar.
+    (default: ``f``'s parameter names). Intermediate values take the names of the local
+    variables that hold them in ``f`` and the functions it calls (or of
+    :func:`jaxbackprop.tape.name`), else ``v<index>``. ``f`` must return a scalar.
+
+    Example:
+      >>> def f(w, x):
+      ...     y_hat = w * x
+      ...     return y_hat ** 2
+      >>> g = walkthrough(f, 3.0, 2.0)
+      >>> [(v.name, v.value, v.adjoint) for v in g.values]
+      [('w', 3.0, 24.0), ('x', 2.0, 36.0), ('y_hat', 6.0, 12.0), ('v3', 36.0, 1.0)]
     """
     nums = normalize_argnums(argnums, len(args), "walkthrough")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
@@ -46,45 +79,46 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     with recording() as tape:
         in_vars = [tape.new_var(check_input(a, f"walkthrough: argument {i}"))
                    for i, a in enumerate(args)]
-        for var, label in zip(in_vars, arg_names):
-            tape.names[var.index] = label
-        out = f(*in_vars)
+        tape.names.update(zip(range(len(args)), arg_names, strict=True))
+        previous = sys.getprofile()
+        sys.setprofile(_name_from_locals(tape))
+        try:
+            out = f(*in_vars)
+        except TypeError as error:
+            if str(Var) not in str(error):
+                raise
+            raise TypeError("walkthrough: a jax.numpy function was applied to a tape value; "
+                            "use jaxbackprop.numpy instead, which records on the tape") from None
+        finally:
+            sys.setprofile(previous)
     if type(out) is not Var or out.tape is not tape:
         raise ValueError("walkthrough: the output of f does not depend on its inputs")
-    if np.shape(out.value) != ():
-        raise TypeError(f"walkthrough: f must return a scalar, got shape {np.shape(out.value)}")
-    cts = backward(tape, out.index, 1.0, keep_intermediate=True)
+    if shape(out.value) != ():
+        raise TypeError(f"walkthrough: f must return a scalar, got shape {shape(out.value)}")
+    cts = backward_pass(tape, out.index, 1.0, keep_intermediate=True)
 
-    labels: dict[int, str] = {}
-    taken: set[str] = set()
+    labels: list[str] = []
     for index in range(tape.num_vars):
         label = tape.names.get(index, f"v{index}")
-        while label in taken:
+        while label in labels:
             label += "'"
-        labels[index] = label
-        taken.add(label)
+        labels.append(label)
 
     values = [Value(labels[v.index], v.value, "parameter" if i in nums else "data",
-                    _zero_if_none(cts[v.index], v.value))
+                    0.0 * v.value if cts[v.index] is None else cts[v.index])
               for i, v in enumerate(in_vars)]
     operations = []
-    for eqn in tape.equations:
-        if cts[eqn.index] is None:  # not on a path to the output
+    for i, eqn in enumerate(tape.equations):
+        index = tape.num_inputs + i
+        if cts[index] is None:  # not on a path to the output
             continue
-        input_names = tuple(labels[p] if p >= 0 else format_number(x)
-                            for p, x in zip(eqn.parents, eqn.inputs))
-        prim, params = eqn.primitive, eqn.params
-        formulas = prim.formulas(labels[eqn.index], *input_names, **params)
-        local = []
-        for k, parent in enumerate(eqn.parents):
-            if parent >= 0:  # an edge from a variable
-                partial = (prim.partials[k](eqn.out, *eqn.inputs, **params)
-                           if prim.partials else None)
-                local.append(LocalGradient(labels[parent], labels[eqn.index], formulas[k], partial))
-        operations.append(Operation(labels[eqn.index], prim.name, input_names, tuple(local)))
-        values.append(Value(labels[eqn.index], eqn.out, "intermediate", cts[eqn.index]))
+        input_names = tuple(labels[p] if p is not None else format_number(x)
+                            for p, x in zip(eqn.parents, eqn.inputs, strict=True))
+        formulas = eqn.primitive.formulas(labels[index], *input_names, **eqn.params)
+        partials = local_gradients(eqn) if eqn.primitive.partials else [None] * len(eqn.parents)
+        local = tuple(LocalGradient(labels[p], labels[index], formula, partial)
+                      for p, formula, partial in zip(eqn.parents, formulas, partials, strict=True)
+                      if p is not None)
+        operations.append(Operation(labels[index], eqn.primitive.name, input_names, local))
+        values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
     return Graph(tuple(values), tuple(operations), labels[out.index])
-
-
-def _zero_if_none(ct: Any, like: Any) -> Any:
-    return 0.0 * like if ct is None else ct
