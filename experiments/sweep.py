@@ -1,7 +1,8 @@
 """A learning-rate sweep: the lecture's training for many learning rates and initial weights.
 
 Every run is the second note's per-sample SGD on x=[1,2,3], y=[2,4,6] for 10 epochs; all
-runs train at once (``jax.vmap`` of one compiled ``lax.scan`` program). For this data
+runs train at once (``jax.vmap`` of one compiled ``lax.scan`` program). The optimizer is
+``optax.sgd`` built by ``optax.inject_hyperparams`` with one learning rate per run. For this data
 (``y = 2x``) a step on sample x multiplies the error ``w - 2`` by ``1 - 2 lr x^2``, so an
 epoch multiplies it by ``(1 - 2 lr)(1 - 8 lr)(1 - 18 lr)``: the sweep shows the final
 loss falling with the rate, then blowing up once that product's size passes 1.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import optax
 
 from _common import Results, parser, run, table
 from jaxbackprop import draw, lecture, train
@@ -28,8 +30,9 @@ def main(args, results: Results) -> int:
     rates = np.logspace(-3, np.log10(0.5), 5 if args.quick else args.rates)
     w0s = np.asarray(W0S[:1] if args.quick else W0S)
     grid_w0, grid_rate = np.meshgrid(w0s, rates)  # (rates, w0s)
-    final_w, history = train.sweep(loss, grid_w0, lecture.X_DATA, lecture.Y_DATA,
-                                   learning_rate=grid_rate, epochs=lecture.EPOCHS)
+    sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=grid_rate)  # one rate per run
+    final_w, history = train.sweep(loss, grid_w0, lecture.X_DATA, lecture.Y_DATA, optimizer=sgd,
+                                   epochs=lecture.EPOCHS, record="epochs")
     final_loss = np.asarray(history.epoch_loss)[..., -1]
     rows = [[float(r), float(w0), float(w), float(l)]
             for r, w0, w, l in zip(grid_rate.ravel(), grid_w0.ravel(), np.ravel(final_w), final_loss.ravel())]

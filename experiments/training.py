@@ -31,8 +31,7 @@ def main(args, results: Results) -> int:
     rows = [[epoch, i, x, y, float(history.losses[epoch, i]), float(history.grads[epoch, i])]
             for epoch in range(epochs) for i, (x, y) in enumerate(zip(lecture.X_DATA, lecture.Y_DATA))]
     _, fused = train.train_scan(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                optimizer=optax.sgd, learning_rate=args.lr, epochs=epochs,
-                                engine=args.engine)
+                                optimizer=optax.sgd(args.lr), epochs=epochs, engine=args.engine)
     gap = float(np.max(np.abs(np.asarray(fused.losses) - np.asarray(history.losses))))
     print(f"\nthe same training as one lax.scan program: largest loss difference {gap:.3g}")
 

@@ -162,6 +162,8 @@ def _check_batch(xs: ArrayLike, ys: ArrayLike) -> tuple[jax.Array, jax.Array]:
             "mean_loss: xs and ys must be batches (at least one axis), got scalars; "
             "use loss(w, x, y) for one sample"
         )
+    if jnp.shape(xs)[0] == 0:
+        raise ValueError("mean_loss: xs and ys are empty: the mean needs at least one sample")
     return xs, ys
 
 

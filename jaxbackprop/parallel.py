@@ -1,8 +1,10 @@
 """The trainings of :mod:`jaxbackprop.train` across many devices, one host or many.
 
 Two ways to use more than one device, both one ``jax.jit`` over a device mesh
-(``jax.make_mesh``) with ``NamedSharding`` placing the arrays; XLA inserts the
-communication:
+(``jax.make_mesh``, a static argument) whose program places its arrays with
+``jax.lax.with_sharding_constraint`` and ``NamedSharding``; XLA inserts the
+communication. Both take the trainers' arguments and run the trainers' checks
+(:mod:`jaxbackprop._validate`):
 
 * :func:`sharded_sweep`: independent trainings (a sweep over learning rates and initial
   weights), the runs split along the mesh axis ``"runs"``, the data replicated. No
@@ -21,39 +23,43 @@ Many hosts: start the same program on every host, and call
 process_id=i)`` first in each (on CPUs also
 ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``; on GPU and TPU
 clusters the arguments are usually detected). ``jax.devices()`` then lists every host's
-devices, the default mesh spans them all, and each process passes the same full inputs:
-it places only the shards its own devices hold (``jax.make_array_from_callback``). The
-results are global arrays; read them with
+devices, the default mesh spans them all, and each process passes the same full inputs
+(the program keeps only the shards its own devices hold). The results are global
+arrays; read them with
 ``jax.experimental.multihost_utils.process_allgather``.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from jax.typing import ArrayLike
 
 import jaxbackprop.numpy as jbnp
-from jaxbackprop.lecture import EPOCHS, LEARNING_RATE
-from jaxbackprop.train import (UNROLL, ArrayLike, Engine, LossFn, OptimizerFactory, TrainHistory,
-                               _divergence, _first_non_finite, _prepare, _scalar_text,
-                               trajectory)
+from jaxbackprop import _validate as check
+from jaxbackprop.lecture import EPOCHS
+from jaxbackprop.train import (
+    Engine,
+    LossFn,
+    Record,
+    TrainHistory,
+    init_opt_state,
+    sweep_program,
+    trajectory,
+)
 
 
-def make_mesh(axis: str, devices: Sequence[jax.Device] | None = None) -> Mesh:
+def make_mesh(axis: str, devices: Sequence[Any] | None = None) -> Mesh:
     """A one-axis mesh named ``axis`` over ``devices`` (default: every device of every host)."""
     devices = jax.devices() if devices is None else list(devices)
     return jax.make_mesh((len(devices),), (axis,), (AxisType.Auto,), devices=devices)
-
-
-def _global(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """A global array from the same host value on every process; each places its shards."""
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
 def _axis_size(mesh: Mesh, axis: str) -> int:
@@ -66,57 +72,59 @@ def _axis_size(mesh: Mesh, axis: str) -> int:
 # Independent trainings, split across devices
 
 
-@functools.lru_cache(maxsize=32)
-def _sharded_sweep_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
-                           unroll: int, mesh: Mesh) -> Callable[..., tuple[jax.Array, TrainHistory]]:
-    """``jit`` of the batched :func:`trajectory`, the runs split along ``"runs"``; returns the
-    final weights and the history, runs first."""
-    runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
-
-    def program(w0: Any, learning_rate: Any, xs: Any, ys: Any) -> tuple[jax.Array, TrainHistory]:
-        h = trajectory(loss, w0, learning_rate, xs, ys, optimizer=optimizer, epochs=epochs,
-                       engine=engine, unroll=unroll, batched=True)  # time-major
-        h = TrainHistory(*(jnp.moveaxis(a, axis, 0) for a, axis in zip(h, (2, 2, 1, 1))))
-        return h.params[:, -1], h
-
-    return jax.jit(program, in_shardings=(runs, runs, replicated, replicated), out_shardings=runs)
-
-
-def sharded_sweep(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
-                  learning_rate: ArrayLike = LEARNING_RATE, optimizer: OptimizerFactory = optax.sgd,
-                  epochs: int = EPOCHS, engine: Engine = "jax", unroll: int = UNROLL,
-                  mesh: Mesh | None = None) -> tuple[jax.Array, TrainHistory]:
+def sharded_sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+                  optimizer: optax.GradientTransformation, learning_rate: ArrayLike | None = None,
+                  epochs: int = EPOCHS, engine: Engine = "jax", record: Record = "steps",
+                  mesh: Mesh | None = None) -> tuple[Any, TrainHistory]:
     """:func:`jaxbackprop.train.sweep`, its runs split across the devices of ``mesh``.
 
-    ``w0`` and ``learning_rate`` broadcast to the runs' shape ``B``; the runs are padded
-    to a multiple of the ``"runs"`` axis (repeating the last one; the padding is dropped
-    from the result). Returns the final weights (shape ``B``) and the
-    :class:`~jaxbackprop.train.TrainHistory` as global JAX arrays sharded by run.
-    Diverging runs are not an error: their losses are inf or NaN, as computed.
+    The same arguments, checks and program as :func:`~jaxbackprop.train.sweep`, compiled
+    with the runs (axis 0 of its inputs and outputs) split along the mesh axis ``"runs"``
+    and the data replicated (``jax.lax.with_sharding_constraint``). No communication: each
+    device trains its own runs. The runs are padded to a multiple of the axis (repeating
+    the last one; the padding is dropped from the result).
+    Returns the final parameters and the history as global JAX arrays, runs first.
+
+    >>> import numpy as np, optax
+    >>> from jaxbackprop import lecture, loss
+    >>> sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=np.array([0.01, 0.02]))
+    >>> w, h = sharded_sweep(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=sgd)
+    >>> w.shape, [f"{l:.4f}" for l in np.asarray(h.epoch_loss[:, 0])]
+    ((2,), ['7.3159', '5.8525'])
     """
     mesh = make_mesh("runs") if mesh is None else mesh
     devices = _axis_size(mesh, "runs")
-    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer, sweep=True)
-    w0s, rates = np.broadcast_arrays(np.asarray(problem.w0), np.asarray(problem.learning_rate))
-    shape, count = w0s.shape, w0s.size
+    problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
+                            epochs=epochs, engine=engine, record=record, runs=True)
+    w0s, rates, shape = check.runs_of(problem)
+    count = int(np.prod(shape))
+    check.check_size(record, problem.settings["epochs"], len(problem.xs), count,
+                     len(jax.tree.leaves(w0s)), problem.dtype.itemsize)
     padding = -count % devices
-    w0s, rates = (np.pad(a.reshape(-1), (0, padding), mode="edge") for a in (w0s, rates))
-
-    runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
-    program = _sharded_sweep_program(loss, optimizer, engine, epochs, unroll, mesh)
-    w, history = program(_global(w0s, runs), _global(rates, runs),
-                         _global(np.asarray(problem.xs), replicated),
-                         _global(np.asarray(problem.ys), replicated))
+    if padding:  # repeat the last run
+        w0s, rates = jax.tree.map(lambda a: np.pad(a, (0, padding), mode="edge"), (w0s, rates))
+    result = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
+                                   **problem.settings)
     if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
-        w, history = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), (w, history))
-    return w, history
+        result = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), result)
+    return result
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine",
+                                             "record"))
+def sharded_sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, mesh: Mesh,
+                          **settings: Any) -> tuple[Any, TrainHistory]:
+    """:func:`~jaxbackprop.train.sweep_program` with the runs (axis 0 of ``w0s``, ``rates``
+    and of every output) split along the mesh axis ``"runs"``; the data replicated."""
+    runs = NamedSharding(mesh, P("runs"))
+    w0s, rates = jax.lax.with_sharding_constraint((w0s, rates), runs)
+    return jax.lax.with_sharding_constraint(sweep_program(w0s, rates, xs, ys, **settings), runs)
 
 
 # ---------------------------------------------------------------------------------------
 # One training, each batch split across devices
 
 
-@functools.lru_cache(maxsize=32)
 def batch_mean(loss: LossFn) -> LossFn:
     """``L(w; xb, yb) = mean_i loss(w, xb[i], yb[i])`` for a loss that broadcasts over a batch
     (the lecture's does), written with :mod:`jaxbackprop.numpy` so both engines run it."""
@@ -127,21 +135,26 @@ def batch_mean(loss: LossFn) -> LossFn:
     return mean_loss
 
 
-@functools.lru_cache(maxsize=32)
-def _data_parallel_program(loss: LossFn, optimizer: OptimizerFactory, engine: Engine, epochs: int,
-                           mesh: Mesh) -> Callable[..., TrainHistory]:
-    batches, replicated = NamedSharding(mesh, P(None, "data")), NamedSharding(mesh, P())
-    run = functools.partial(trajectory, batch_mean(loss), optimizer=optimizer, epochs=epochs,
-                            engine=engine, unroll=1)
-    return jax.jit(run, in_shardings=(replicated, replicated, batches, batches),
-                   out_shardings=replicated)
+@functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine"))
+def data_parallel_program(w0: Any, learning_rate: Any, xb: Any, yb: Any, *, mesh: Mesh,
+                          loss: LossFn, optimizer: optax.GradientTransformation, epochs: int,
+                          engine: Engine) -> TrainHistory:
+    """:func:`~jaxbackprop.train.trajectory` of the batch mean over the batches ``xb, yb``
+    (``(batches, batch_size, ...)``), each batch split along the mesh axis ``"data"``; the
+    parameters and the history replicated."""
+    replicated = NamedSharding(mesh, P())
+    xb, yb = jax.lax.with_sharding_constraint((xb, yb), NamedSharding(mesh, P(None, "data")))
+    opt_state = init_opt_state(optimizer, w0, learning_rate)
+    history = trajectory(batch_mean(loss), w0, xb, yb, optimizer=optimizer, opt_state=opt_state,
+                         epochs=epochs, engine=engine, unroll=1)
+    return jax.lax.with_sharding_constraint(history, replicated)
 
 
-def data_parallel_train(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLike, *,
-                        batch_size: int, optimizer: OptimizerFactory = optax.sgd,
-                        learning_rate: ArrayLike = LEARNING_RATE, epochs: int = EPOCHS,
+def data_parallel_train(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+                        batch_size: int, optimizer: optax.GradientTransformation,
+                        learning_rate: ArrayLike | None = None, epochs: int = EPOCHS,
                         engine: Engine = "jax",
-                        mesh: Mesh | None = None) -> tuple[jax.Array, TrainHistory]:
+                        mesh: Mesh | None = None) -> tuple[Any, TrainHistory]:
     """Minibatch training on the mean loss of each batch, every batch split across devices.
 
     The samples are taken in order, ``batch_size`` at a time (``len(xs)`` must be a
@@ -155,37 +168,30 @@ def data_parallel_train(loss: LossFn, w0: ArrayLike, xs: ArrayLike, ys: ArrayLik
     """
     mesh = make_mesh("data") if mesh is None else mesh
     devices = _axis_size(mesh, "data")
-    problem = _prepare(w0, xs, ys, learning_rate, epochs, engine, optimizer)
-    samples = problem.xs.shape[0]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
+                            epochs=epochs, engine=engine, record="steps")
+    samples = len(problem.xs)
+    batch_size = check.whole_number("batch_size", batch_size)
     if samples % batch_size:
-        raise ValueError(f"batch_size must divide the number of samples {samples}, got {batch_size}")
+        raise ValueError(f"batch_size must divide the number of samples {samples}, "
+                         f"got {batch_size}")
     if batch_size % devices:
         raise ValueError(f"batch_size must be a multiple of the {devices} devices of the mesh's "
                          f"'data' axis, got {batch_size}")
-
-    for name, values in (("xs", np.asarray(problem.xs)), ("ys", np.asarray(problem.ys))):
-        finite = np.isfinite(values).reshape(samples, -1).all(axis=1)
-        if not finite.all():  # named by sample here: after batching only the batch is known
-            i = int(np.argmin(finite))
-            raise ValueError(f"{name}[{i}] must be finite, got {_scalar_text(values[i])}")
-
-    def batched(a: Any) -> np.ndarray:
-        a = np.asarray(a)
-        return a.reshape(samples // batch_size, batch_size, *a.shape[1:])
-
-    batches, replicated = NamedSharding(mesh, P(None, "data")), NamedSharding(mesh, P())
-    xb, yb = batched(problem.xs), batched(problem.ys)
-    program = _data_parallel_program(loss, optimizer, engine, epochs, mesh)
-    history = program(_global(np.asarray(problem.w0), replicated),
-                      _global(np.asarray(problem.learning_rate), replicated),
-                      _global(xb, batches), _global(yb, batches))
-    failure = _first_non_finite(np.asarray(history.losses))
-    if failure is not None:
-        host = TrainHistory(*(np.asarray(a) for a in history))
-        raise _divergence(host, *failure, problem._replace(xs=xb, ys=yb))
-    return history.params[-1], history
+    batches = samples // batch_size
+    check.check_size("steps", problem.settings["epochs"], batches, 1,
+                     sum(int(np.size(p)) for p in jax.tree.leaves(problem.w0)),
+                     problem.dtype.itemsize)
+    xb, yb = (a.reshape(batches, batch_size, *a.shape[1:]) for a in (problem.xs, problem.ys))
+    settings = {k: problem.settings[k] for k in ("loss", "optimizer", "epochs", "engine")}
+    history = data_parallel_program(problem.w0, problem.learning_rate, xb, yb, mesh=mesh,
+                                    **settings)
+    host = jax.device_get(history)
+    error = check.divergence(host, xb, yb, problem.learning_rate)
+    if error is not None:
+        raise error
+    return jax.tree.map(lambda p: p[-1], history.params), history
 
 
-__all__ = ["make_mesh", "sharded_sweep", "batch_mean", "data_parallel_train"]
+__all__ = ["make_mesh", "sharded_sweep", "batch_mean", "data_parallel_train",
+           "data_parallel_program"]

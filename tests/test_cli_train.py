@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import jaxbackprop as jb
@@ -41,7 +42,8 @@ def test_prints_the_notes_trace(capsys: pytest.CaptureFixture[str], argv: list[s
     assert len(printed) == lecture.EPOCHS * 4
     lines = out.splitlines()
     assert lines[1] == "Predict (before training) 4 4.0000"
-    w, _ = jb.train_per_sample(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA)
+    w, _ = jb.train_per_sample(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                               optimizer=optax.sgd(lecture.LEARNING_RATE))
     assert lines[-1] == f"predict (after training) 4 {float(jb.predict(w, lecture.X_PREDICT)):.4f}"
 
 
@@ -55,7 +57,7 @@ def test_lecture_has_the_training_section(capsys: pytest.CaptureFixture[str]) ->
 
 def test_out_json_and_csv_hold_the_history(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _, history = jb.train_per_sample(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                     learning_rate=0.02, epochs=4)
+                                     optimizer=optax.sgd(0.02), epochs=4)
     for name in ("h.json", "h.csv"):
         code, out, _ = run_cli(capsys, "train", "--lr", "0.02", "--epochs", "4", "--out", str(tmp_path / name))
         assert code == 0 and out.splitlines()[-1] == f"wrote {tmp_path / name}"

@@ -16,12 +16,12 @@ from typing import Any
 
 import jax
 import numpy as np
+import optax
 import pytest
+from parallel_worker import RATES, SGD, SWEEP_SGD, XS, YS
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, parallel
-
-from parallel_worker import RATES, XS, YS
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 
@@ -36,7 +36,7 @@ def numpy_minibatch_sgd(w: float, xs: np.ndarray, ys: np.ndarray, batch_size: in
     losses, params = [], []
     for _ in range(epochs):
         row = []
-        for x, y in zip(xb, yb):
+        for x, y in zip(xb, yb, strict=False):
             s = w * x - y
             row.append(np.mean(s**2))
             w = w - lr * np.mean(2 * s * x)
@@ -85,7 +85,7 @@ def test_two_processes_on_localhost() -> None:
     finally:
         for w in workers:
             w.kill()
-    for w, (_, err) in zip(workers, outputs):
+    for w, (_, err) in zip(workers, outputs, strict=False):
         assert w.returncode == 0, err
     reports = [[line for line in out.splitlines() if line.startswith("{")] for out, _ in outputs]
     assert len(reports[0]) == 1 and reports[1] == []  # only process 0 reports (gloo chats too)
@@ -100,26 +100,27 @@ def test_two_processes_on_localhost() -> None:
 
 def test_sharded_sweep_on_one_device_is_the_sweep() -> None:
     w, history = parallel.sharded_sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                        learning_rate=RATES.reshape(1, -1))
+                                        optimizer=SWEEP_SGD, learning_rate=RATES.reshape(1, -1))
     w_ref, ref = jb.sweep(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                          learning_rate=RATES.reshape(1, -1))
+                          optimizer=SWEEP_SGD, learning_rate=RATES.reshape(1, -1))
     assert isinstance(w, jax.Array) and w.shape == (1, len(RATES))
-    for a, b in zip(history, ref):
+    for a, b in zip(history, ref, strict=False):
         np.testing.assert_array_max_ulp(np.asarray(a), b, maxulp=4)
 
 
 def test_batch_of_one_is_the_per_sample_training() -> None:
+    sgd = optax.sgd(lecture.LEARNING_RATE)
     w, history = parallel.data_parallel_train(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                              batch_size=1)
-    w_ref, ref = jb.train_scan(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA)
-    for a, b in zip(history, ref):
+                                              batch_size=1, optimizer=sgd)
+    w_ref, ref = jb.train_scan(jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=sgd)
+    for a, b in zip(history, ref, strict=False):
         np.testing.assert_array_max_ulp(np.asarray(a), b, maxulp=4)
 
 
 @pytest.mark.parametrize("engine", ["jax", "tape"])
 def test_full_batch_gradient_descent_matches_numpy(engine: str) -> None:
     w, history = parallel.data_parallel_train(jb.loss, 0.0, XS, YS, batch_size=len(XS),
-                                              learning_rate=0.1, epochs=5, engine=engine)
+                                              optimizer=SGD, epochs=5, engine=engine)
     losses, params = numpy_minibatch_sgd(0.0, XS, YS, len(XS), 0.1, 5)
     np.testing.assert_allclose(np.asarray(history.losses), losses, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(history.params), params, rtol=1e-5)
@@ -130,17 +131,51 @@ def test_full_batch_gradient_descent_matches_numpy(engine: str) -> None:
     (dict(batch_size=5), "batch_size must divide the number of samples 64, got 5"),
     (dict(batch_size=0), "batch_size must be a whole number >= 1, got 0"),
     (dict(batch_size=8, mesh=parallel.make_mesh("runs")), "mesh must have an axis named 'data'"),
-    (dict(batch_size=8, learning_rate=-1.0), "learning_rate must be a finite number > 0"),
+    (dict(batch_size=8, optimizer=SWEEP_SGD, learning_rate=-1.0),
+     "learning_rate must be a finite number > 0"),
+    (dict(batch_size=np.int64(5)), "batch_size must divide the number of samples 64, got 5"),
+    (dict(batch_size=8, xs=["1"] * 64), "xs must hold numbers"),
 ])
 def test_data_parallel_bad_input(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parallel.data_parallel_train(jb.loss, 0.0, XS, YS, **kwargs)
+    args = dict(optimizer=SGD, xs=XS) | kwargs
+    with pytest.raises((ValueError, TypeError), match=message):
+        parallel.data_parallel_train(jb.loss, 0.0, args.pop("xs"), YS, **args)
+
+
+def test_numpy_integers_are_batch_sizes() -> None:
+    w, history = parallel.data_parallel_train(jb.loss, 0.0, XS, YS, batch_size=np.int64(16),
+                                              optimizer=SGD, epochs=np.int32(2))
+    assert np.shape(history.losses) == (2, 4)
+
+
+@pytest.mark.parametrize("data, name", [
+    ((1.0, float("nan"), 3.0), r"xs\[1\] must be finite, got nan"),
+    ((1.0, 2.0, 1e39), r"xs\[2\] must be finite in the training dtype float32, got 1e\+39"),
+])
+def test_sharded_sweep_names_bad_data(data: tuple[float, ...], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        parallel.sharded_sweep(jb.loss, 1.0, data, lecture.Y_DATA, optimizer=SWEEP_SGD,
+                               learning_rate=RATES)
+
+
+def test_sharded_sweep_takes_any_parameters_and_records_less() -> None:
+    def line(p: dict[str, Any], x: Any, y: Any) -> Any:
+        return (p["w"] * x + p["b"] - y) ** 2
+
+    w0 = {"w": np.array([1.0, 0.5], np.float32), "b": 0.0}
+    w, history = parallel.sharded_sweep(line, w0, lecture.X_DATA, lecture.Y_DATA,
+                                        optimizer=optax.adam(0.1), record="final")
+    w_ref, ref = jb.sweep(line, w0, lecture.X_DATA, lecture.Y_DATA, optimizer=optax.adam(0.1),
+                          record="final")
+    for key in w0:
+        np.testing.assert_array_max_ulp(np.asarray(w[key]), w_ref[key], maxulp=4)
+    assert history.losses is None and ref.params["b"].shape == (2, 1)
 
 
 def test_data_parallel_divergence_is_reported_per_batch() -> None:
     with pytest.raises(jb.DivergenceError) as caught:
-        parallel.data_parallel_train(jb.loss, 1.0, XS, YS, batch_size=16, learning_rate=100.0,
-                                     epochs=50)
+        parallel.data_parallel_train(jb.loss, 1.0, XS, YS, batch_size=16,
+                                     optimizer=optax.sgd(100.0), epochs=50)
     error = caught.value
     assert error.history.losses.shape == (error.epoch + 1, 4) and "\n" not in str(error)
     assert np.isfinite(error.history.losses.ravel()[: error.epoch * 4 + error.sample]).all()
@@ -153,4 +188,12 @@ def test_data_parallel_names_the_bad_sample_not_its_batch() -> None:
     from jaxbackprop.parallel import data_parallel_train
 
     with pytest.raises(ValueError, match=r"xs\[2\] must be finite, got nan"):
-        data_parallel_train(loss, 1.0, (1.0, 2.0, math.nan, 4.0), (2.0, 4.0, 6.0, 8.0), batch_size=2)
+        data_parallel_train(loss, 1.0, (1.0, 2.0, math.nan, 4.0), (2.0, 4.0, 6.0, 8.0),
+                            batch_size=2, optimizer=SGD)
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(parallel, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0

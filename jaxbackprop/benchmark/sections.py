@@ -119,8 +119,8 @@ def _eager_loop(gradient: Callable[..., Any], w: Any) -> Any:
 def _trainer(fn: Callable[..., Any], engine: str, xs: Any = X_DATA, ys: Any = Y_DATA,
              epochs: int = EPOCHS) -> Run:
     """One call of a jaxbackprop trainer with the lecture's SGD; returns the final weight."""
-    return lambda: fn(loss, W0, xs, ys, optimizer=optax.sgd, learning_rate=LEARNING_RATE,
-                      epochs=epochs, engine=engine)[0]
+    optimizer = optax.sgd(LEARNING_RATE)
+    return lambda: fn(loss, W0, xs, ys, optimizer=optimizer, epochs=epochs, engine=engine)[0]
 
 
 def lecture_training(settings: Settings, progress: Progress = None) -> Section:
@@ -222,6 +222,10 @@ def per_sample_sgd(settings: Settings, progress: Progress = None) -> Section:
 # 3. Many trainings at once
 
 
+# The sweeps' optimizer: optax.sgd with its learning rate kept as data (set per run).
+SWEEP_SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=LEARNING_RATE)
+
+
 def sweep_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` (learning rate, initial weight) pairs around the lecture's, float32."""
     lrs = LEARNING_RATE * np.linspace(0.1, 2.0, n)
@@ -231,8 +235,8 @@ def sweep_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _loop_of_trainings(lrs: np.ndarray, w0s: np.ndarray) -> np.ndarray:
     """One :func:`train_scan` call per training, in a Python loop."""
-    return np.array([train.train_scan(loss, w0, X_DATA, Y_DATA, learning_rate=lr)[0]
-                     for lr, w0 in zip(lrs, w0s)])
+    return np.array([train.train_scan(loss, w0, X_DATA, Y_DATA, optimizer=SWEEP_SGD,
+                                      learning_rate=lr)[0] for lr, w0 in zip(lrs, w0s)])
 
 
 def sweeps(settings: Settings, progress: Progress = None) -> Section:
@@ -250,14 +254,17 @@ def sweeps(settings: Settings, progress: Progress = None) -> Section:
         Engine("Python loop of single trainings (train_scan)", "jaxbackprop",
                lambda n: partial(_loop_of_trainings, *grids[n])),
         Engine(SWEEP, "jaxbackprop", lambda n: lambda: train.sweep(
-            loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0], compiled=True),
+            loss, grids[n][1], X_DATA, Y_DATA, optimizer=SWEEP_SGD,
+            learning_rate=grids[n][0])[0], compiled=True),
         *(Engine(f"sweep, record={record!r}", "jaxbackprop",
                  lambda n, record=record: lambda: train.sweep(
-                     loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0],
-                     record=record)[0], compiled=True) for record in ("epochs", "final")),
+                     loss, grids[n][1], X_DATA, Y_DATA, optimizer=SWEEP_SGD,
+                     learning_rate=grids[n][0], record=record)[0], compiled=True)
+          for record in ("epochs", "final")),
         Engine(f"sharded sweep over {_plural(jax.device_count(), 'device')}", "jaxbackprop",
                lambda n: _blocked(lambda: parallel.sharded_sweep(
-                   loss, grids[n][1], X_DATA, Y_DATA, learning_rate=grids[n][0])[0]),
+                   loss, grids[n][1], X_DATA, Y_DATA, optimizer=SWEEP_SGD,
+                   learning_rate=grids[n][0])[0]),
                compiled=True),
     ]
     steps = EPOCHS * len(X_DATA)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optax
 
 from jaxbackprop import draw, jaxpr, lecture, train
 from jaxbackprop.graph import VIEWS, Graph, View
@@ -93,7 +94,7 @@ def write_lecture_figures(folder: str | os.PathLike[str]) -> list[Path]:
     written.append(write_text_atomic(folder / "lecture_jaxpr.txt",
                                      jaxpr.side_by_side(loss, w, x, y) + "\n"))
     _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-                                        learning_rate=lecture.LEARNING_RATE,
+                                        optimizer=optax.sgd(lecture.LEARNING_RATE),
                                         epochs=lecture.EPOCHS)
     path = np.concatenate([[lecture.W0], np.asarray(history.params).reshape(-1)])
     written.append(draw.write_figure(draw.training_figure(history.losses, history.epoch_loss,

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
+import optax
 
 from jaxbackprop import io
 from jaxbackprop.cli.common import (CommandError, add_backend_option, add_x64_option, enable_x64,
@@ -33,6 +34,8 @@ from jaxbackprop.train import (ENGINES, DivergenceError, Step, TrainHistory, tra
                                train_scan)
 
 OUT_FORMATS: tuple[str, ...] = (".json", ".csv", ".html")
+# optax.sgd keeping its rate in its state, so that trace(learning_rate=...) is data.
+SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=LEARNING_RATE)
 
 
 def prediction_line(label: str, w: Any) -> str:
@@ -49,18 +52,21 @@ def step_line(step: Step, samples: int) -> str:
 
 
 def trace(emit: Callable[[str], Any], *, w0: float = W0, learning_rate: float = LEARNING_RATE,
-          epochs: int = EPOCHS, engine: str = "jax", fused: bool = False) -> tuple[Any, TrainHistory]:
+          epochs: int = EPOCHS, engine: str = "jax", fused: bool = False,
+          record: str = "steps") -> tuple[Any, TrainHistory]:
     """Train the lecture's model on its data, passing each line of its trace to ``emit``.
 
     Per-sample SGD with ``optax.sgd`` (:func:`~jaxbackprop.train.train_per_sample`, or
     :func:`~jaxbackprop.train.train_scan` with ``fused``): the prediction for ``x = 4``
     before, each step's gradient, each epoch's last loss, the prediction after.
     Returns ``(params, history)``; a diverging run raises after the lines it reached.
+    ``record`` is what the history keeps (the per-sample loop prints every step anyway;
+    the fused one replays its steps, so it keeps them all).
     """
     trainer = train_scan if fused else train_per_sample
     emit(prediction_line("Predict (before training)", w0))
-    params, history = trainer(loss, w0, X_DATA, Y_DATA, learning_rate=learning_rate,
-                              epochs=epochs, engine=engine,
+    params, history = trainer(loss, w0, X_DATA, Y_DATA, optimizer=SGD, learning_rate=learning_rate,
+                              epochs=epochs, engine=engine, record="steps" if fused else record,
                               on_step=lambda step: emit(step_line(step, len(X_DATA))))
     emit(prediction_line("predict (after training)", params))
     return params, history
@@ -156,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         emit = functools.partial(print, flush=True)
         try:
             _, history = trace(emit, w0=args.w0, learning_rate=args.lr, epochs=args.epochs,
-                               engine=args.engine, fused=args.fused)
+                               engine=args.engine, fused=args.fused,
+                               record="final" if args.out is None else "steps")
         except DivergenceError as error:
             kept = ""
             if args.out is not None:
@@ -165,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
                 except OSError as write_error:  # report both, the divergence first
                     kept = f"; its history could not be written to {str(args.out)!r}: {write_error}"
             raise CommandError(f"{error}{kept}", code=1) from None
+        except ValueError as error:  # e.g. a --lr that is 0 in the training dtype
+            raise CommandError(str(error)) from None
         if args.out is not None:
             with writing(str(args.out)):
                 print(f"wrote {write_history(args.out, history, args)}")

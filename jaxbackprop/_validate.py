@@ -1,0 +1,353 @@
+"""The trainers' input checks, size check and divergence report, in one place.
+
+:mod:`jaxbackprop.train` and :mod:`jaxbackprop.parallel` both call these, so that every
+trainer refuses the same bad input with the same message: a ``ValueError`` or
+``TypeError`` naming the argument and what was expected. Everything here runs on the host,
+before anything is compiled or allocated.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+from jax.typing import ArrayLike
+
+from jaxbackprop._dtypes import default_float_dtype
+
+RECORDS: tuple[str, ...] = ("steps", "epochs", "final")
+ENGINES: tuple[str, ...] = ("jax", "tape")
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became inf or NaN at ``(epoch, sample)`` (both counted from 0).
+
+    ``history`` keeps every step computed before it and the failing step's own loss and
+    gradient: its arrays have ``epoch + 1`` rows; the steps never taken, and the failing
+    epoch's ``params`` and (if unfinished) ``epoch_loss``, are NaN. A training that
+    recorded no steps (``record="epochs"`` or ``"final"``) knows less: ``sample`` (and with
+    ``"final"`` also ``epoch``) is then ``None``. The error pickles with all its fields, so
+    it crosses process boundaries (``concurrent.futures.ProcessPoolExecutor``).
+    """
+
+    def __init__(self, epoch: int | None, sample: int | None, loss: float, x: Any = None,
+                 y: Any = None, history: Any = None,
+                 learning_rate: float | None = None) -> None:
+        where = (" (record='final' keeps no losses: train with record='steps' to see where)"
+                 if epoch is None else f" at epoch {epoch}"
+                 + ("" if sample is None else f", sample {sample}"))
+        data = "" if x is None else f" (x={scalar_text(x)}, y={scalar_text(y)})"
+        rate = "" if learning_rate is None else f" with learning_rate={learning_rate:g}"
+        became = "inf or NaN" if math.isnan(loss) and epoch is None else loss
+        super().__init__(f"training diverged: the loss became {became}{where}{data}{rate}; "
+                         "try a smaller learning rate")
+        self.epoch, self.sample, self.loss = epoch, sample, loss
+        self.x, self.y, self.history, self.learning_rate = x, y, history, learning_rate
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.epoch, self.sample, self.loss, self.x, self.y, self.history,
+                            self.learning_rate)
+
+
+def scalar_text(value: Any) -> str:
+    """A number as ``3`` or ``0.01``; an array on one line, long ones elided."""
+    array = np.asarray(value)
+    if array.size == 1:
+        return f"{array.item():g}"
+    return np.array2string(array, precision=4, threshold=6, edgeitems=2, max_line_width=10**6)
+
+
+# ---------------------------------------------------------------------------------------
+# Settings
+
+
+def whole_number(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an ``int`` (Python or NumPy integers), or a ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def built_optimizer(optimizer: Any) -> optax.GradientTransformation:
+    """``optimizer`` if it is a built optax optimizer; a factory gets the call that builds one."""
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    name = getattr(optimizer, "__name__", None)
+    if callable(optimizer) and name is not None:
+        raise TypeError(f"optimizer must be a built optax.GradientTransformation, got the "
+                        f"factory optax.{name}; call it: optimizer=optax.{name}(0.01)")
+    raise TypeError("optimizer must be a built optax.GradientTransformation such as "
+                    f"optax.sgd(0.01), got {type(optimizer).__name__}")
+
+
+def injected_rate(opt_state: Any) -> Any:
+    """The learning rate an ``optax.inject_hyperparams`` optimizer keeps in its state as a
+    number (``None`` for a rate fixed when it was built, or given by a schedule)."""
+    found = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(opt_state)
+             if jax.tree_util.DictKey("learning_rate") in path]
+    # A schedule keeps its own state under the same name, and recomputes the rate each step.
+    return found[0] if len(found) == 1 else None
+
+
+def no_rate_to_set() -> TypeError:
+    return TypeError("learning_rate= sets the rate that an optax.inject_hyperparams optimizer "
+                     "keeps in its state: pass optimizer=optax.inject_hyperparams(optax.sgd)("
+                     "learning_rate=0.01), or give the rate to the optimizer")
+
+
+def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
+    """``learning_rate`` as an array of ``dtype``, each entry finite and > 0 there."""
+    given = np.asarray(learning_rate)
+    if given.dtype.kind not in "iuf":
+        raise TypeError(f"learning_rate must be a number or an array of numbers, got {given!r}")
+    bad = ~(np.isfinite(given) & (given > 0))
+    if bad.any():
+        raise ValueError(f"learning_rate must be a finite number > 0, got {given[bad].flat[0]}")
+    with np.errstate(over="ignore", under="ignore"):
+        rate = given.astype(dtype)
+    bad = ~(np.isfinite(rate) & (rate > 0))
+    if bad.any():
+        raise ValueError(f"learning_rate must be a finite number > 0 in the training dtype "
+                         f"{dtype}, got {given[bad].flat[0]}, which becomes {rate[bad].flat[0]}")
+    return rate
+
+
+# ---------------------------------------------------------------------------------------
+# Parameters and data
+
+
+def _floating_leaf(name: str, leaf: Any) -> Any:
+    if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+        dtype = np.dtype(leaf.dtype)
+    elif isinstance(leaf, numbers.Real) and not isinstance(leaf, bool):
+        dtype = np.dtype(type(leaf)) if isinstance(leaf, float) else np.dtype(int)
+    else:
+        raise TypeError(f"{name} must hold numbers or floating arrays, got {type(leaf).__name__}")
+    if dtype.kind in "iub":
+        return np.asarray(leaf, default_float_dtype())
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):  # bfloat16 too
+        raise TypeError(f"{name} must hold real numbers or floating arrays, got dtype {dtype}")
+    if isinstance(leaf, float):  # a Python float: JAX's default dtype, like jnp.asarray
+        return np.asarray(leaf, default_float_dtype())
+    return leaf
+
+
+def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
+    """``w0``'s leaves as floating arrays (integers promoted) and the training dtype, the
+    common type of its leaves; a ValueError naming the first leaf that is not finite."""
+    paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
+    if not paths:
+        raise ValueError(f"{name} must hold at least one number, got {w0!r}")
+    leaves = []
+    for path, given in paths:
+        where = name + jax.tree_util.keystr(path)
+        with np.errstate(over="ignore"):
+            leaf = _floating_leaf(where, given)
+        if not np.isfinite(leaf).all():
+            overflow = np.isfinite(np.asarray(given, np.float64)).all()
+            raise ValueError(f"{where} must be finite" + (
+                f" in the training dtype {np.dtype(leaf.dtype)}, got {scalar_text(given)}, "
+                "which overflows it" if overflow else f", got {scalar_text(given)}"))
+        leaves.append(leaf)
+    dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
+    dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
+             else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
+    return jax.tree.unflatten(treedef, leaves), dtype
+
+
+def as_samples(xs: ArrayLike, ys: ArrayLike, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``xs`` and ``ys`` as host arrays of ``dtype``, samples along their first axis.
+
+    Refused, naming the argument: anything but numbers (strings are not parsed), no sample
+    axis, no samples, different lengths, and a sample that is not finite in ``dtype``.
+    """
+    arrays = []
+    for name, values in (("xs", xs), ("ys", ys)):
+        given = values if isinstance(values, jax.Array) else np.asarray(values)
+        if np.dtype(given.dtype).kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {given.dtype}")
+        arrays.append(given)
+    (x, y) = arrays
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        raise ValueError(f"xs and ys must be sequences of samples, got shapes {np.shape(x)} "
+                         f"and {np.shape(y)}")
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("xs and ys are empty: the training needs at least one sample")
+    if len(x) != len(y):
+        raise ValueError(f"xs and ys must have the same length, got len(xs)={len(x)} and "
+                         f"len(ys)={len(y)}")
+    converted = []
+    for name, given in (("xs", x), ("ys", y)):
+        with np.errstate(over="ignore"):
+            values = np.asarray(given, dtype)
+        if not np.isfinite(values).all():
+            i = int(np.argmin(np.isfinite(values).reshape(len(values), -1).all(axis=1)))
+            original = np.asarray(given[i])
+            overflow = np.isfinite(original.astype(np.float64)).all()
+            raise ValueError(f"{name}[{i}] must be finite" + (
+                f" in the training dtype {dtype}, got {scalar_text(original)}, which "
+                "overflows it" if overflow else f", got {scalar_text(original)}"))
+        converted.append(values)
+    return converted[0], converted[1]
+
+
+# ---------------------------------------------------------------------------------------
+# A trainer's inputs, checked
+
+
+class Problem(NamedTuple):
+    """A training's checked inputs: host arrays in the training dtype."""
+
+    w0: Any
+    learning_rate: np.ndarray | None  # the rate written into the optimizer's state, if any
+    xs: np.ndarray
+    ys: np.ndarray
+    dtype: np.dtype
+    settings: dict[str, Any]  # the static settings of the compiled program
+
+
+def prepare(loss: Any, w0: Any, xs: ArrayLike, ys: ArrayLike, *, optimizer: Any,
+            learning_rate: ArrayLike | None, epochs: Any, engine: Any, record: Any,
+            runs: bool = False) -> Problem:
+    """Check a trainer's arguments (errors name the argument) and convert them.
+
+    ``runs``: ``w0`` and the learning rate may hold many runs (see :func:`sweep`).
+    """
+    optimizer = built_optimizer(optimizer)
+    settings = dict(loss=loss, optimizer=optimizer, epochs=whole_number("epochs", epochs),
+                    engine=choice("engine", engine, ENGINES),
+                    record=choice("record", record, RECORDS))
+    w0, dtype = as_params(w0)
+    xs, ys = as_samples(xs, ys, dtype)
+    if learning_rate is None:  # the optimizer's own rate, if it keeps one in its state
+        learning_rate = injected_rate(optimizer.init(w0))
+    rate = None if learning_rate is None else checked_rate(learning_rate, dtype)
+    if rate is not None and rate.ndim and not runs:
+        raise ValueError(f"learning_rate must be a scalar, got shape {rate.shape}; use sweep() "
+                         "for many learning rates")
+    return Problem(w0, rate, xs, ys, dtype, settings)
+
+
+def runs_of(problem: Problem) -> tuple[Any, np.ndarray | None, tuple[int, ...]]:
+    """A sweep's runs: every leaf of ``w0`` and the rates broadcast to the runs' shape ``B``
+    and flattened to one axis; returns them and ``B``."""
+    leaves, treedef = jax.tree.flatten(problem.w0)
+    rates = () if problem.learning_rate is None else (problem.learning_rate,)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (*leaves, *rates)))
+    flat = [np.broadcast_to(np.asarray(a), shape).reshape(-1) for a in (*leaves, *rates)]
+    return (jax.tree.unflatten(treedef, flat[: len(leaves)]),
+            flat[-1] if rates else None, shape)
+
+
+
+# ---------------------------------------------------------------------------------------
+# Sizes
+
+
+SMALL: int = 1 << 26  # bytes of history that any machine holds: not checked against memory
+
+
+def memory_limit() -> int:
+    """Bytes a history may take: the host's physical memory, or the device's if smaller."""
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    stats = jax.local_devices()[0].memory_stats() or {}
+    return min(limit, stats.get("bytes_limit", limit))
+
+
+def history_numbers(record: str, epochs: int, samples: int, runs: int, params: int) -> int:
+    """How many numbers a history keeps: per step a loss and a gradient, per epoch the
+    epoch's loss and parameters, or only the final parameters."""
+    if record == "steps":
+        return runs * (epochs * samples * (1 + params) + epochs * (1 + params))
+    if record == "epochs":
+        return runs * epochs * (1 + params)
+    return runs * params
+
+
+def check_size(record: str, epochs: int, samples: int, runs: int, params: int, itemsize: int,
+               limit: int | None = None) -> None:
+    """A MemoryError, before anything is allocated, when the history cannot fit in memory,
+    naming its sizes and the ``record`` settings that would fit."""
+    need = history_numbers(record, epochs, samples, runs, params) * itemsize
+    if limit is None and need <= SMALL:
+        return
+    limit = memory_limit() if limit is None else limit
+    if need <= limit // 2:  # the device copy and the host copy
+        return
+    fits = [r for r in RECORDS if history_numbers(r, epochs, samples, runs, params) * itemsize
+            <= limit // 2]
+    advice = (f"record={fits[0]!r} would fit" if fits
+              else "even record='final' would not fit: train fewer runs")
+    raise MemoryError(
+        f"the training history would take {need:.3g} bytes (record={record!r}: epochs={epochs} x "
+        f"samples={samples} x runs={runs} x {params} parameter(s) + 1 loss, {itemsize} bytes "
+        f"each), more than half of the {limit:.3g} bytes of memory; {advice}")
+
+
+# ---------------------------------------------------------------------------------------
+# Divergence
+
+
+def first_non_finite(losses: np.ndarray) -> tuple[int, int] | None:
+    """``(epoch, sample)`` of the first inf or NaN loss, in training order; ``None`` if none."""
+    finite = np.isfinite(losses)
+    if finite.all():
+        return None
+    epoch, sample = np.unravel_index(int(np.argmin(finite)), losses.shape)
+    return int(epoch), int(sample)
+
+
+def truncated(history: Any, epoch: int, sample: int) -> Any:
+    """The history up to and including step ``(epoch, sample)``; steps after it are NaN."""
+    def cut(a: Any, step_axis: bool) -> np.ndarray:
+        a = np.array(a[: epoch + 1], dtype=np.result_type(a.dtype, np.float16))
+        if step_axis:
+            a[epoch, sample + 1:] = np.nan
+        else:
+            a[epoch] = np.nan
+        return a
+
+    losses = cut(history.losses, True)
+    return history._replace(losses=losses, epoch_loss=losses[:, -1],
+                            grads=jax.tree.map(lambda g: cut(g, True), history.grads),
+                            params=jax.tree.map(lambda p: cut(p, False), history.params))
+
+
+def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
+               learning_rate: Any = None) -> DivergenceError | None:
+    """The error for a diverged training's :class:`~jaxbackprop.train.TrainHistory` (NumPy),
+    at its first inf or NaN loss; ``None`` if its steps are all finite.
+
+    ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch.
+    A history without its steps (``record="epochs"`` or ``"final"``) is taken as diverged
+    (the compiled program says so) and can only say which epoch diverged, or nothing:
+    its error has ``sample`` (and ``epoch``) ``None``.
+    """
+    rate = None if learning_rate is None else float(np.max(learning_rate))
+    if history.losses is not None:
+        failure = first_non_finite(history.losses)
+        if failure is None:
+            return None
+        epoch, sample = failure
+        return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
+                               ys[sample], truncated(history, epoch, sample), rate)
+    epoch_loss = history.epoch_loss
+    failure = None if epoch_loss is None else first_non_finite(epoch_loss[:, None])
+    if epoch_loss is not None and failure is not None:
+        return DivergenceError(failure[0], None, float(epoch_loss[failure[0]]), history=history,
+                               learning_rate=rate)
+    return DivergenceError(None, None, math.nan, history=history, learning_rate=rate)
