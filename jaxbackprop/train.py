@@ -376,6 +376,12 @@ def train_scan(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     """
     check.choice("method", method, METHODS)
     if method == "parallel":
+        unused = {"learning_rate": learning_rate is not None, "engine": engine != "jax",
+                  "on_step": on_step is not None}
+        if any(unused.values()):
+            given = ", ".join(k for k, v in unused.items() if v)
+            raise ValueError("method='parallel' takes the learning rate from the optimizer, "
+                             f"engine='jax' and no on_step; got {given}")
         affine_sgd = importlib.import_module("jaxbackprop.affine_sgd")
         return affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=optimizer, epochs=epochs,
                                          record=record)

@@ -17,7 +17,8 @@ import pytest
 from jaxbackprop import lecture
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SCRIPTS = ("chain_rule", "xy_node", "three_steps", "second_note", "training", "engines_agree", "sweep")
+SCRIPTS = ("chain_rule", "xy_node", "three_steps", "second_note", "training", "engines_agree", "sweep",
+           "parallel_sgd")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -34,6 +34,8 @@ CHAIN_A, CHAIN_B = 1.0001, 0.0001  # each chain step is x -> x * a + b
 FUSED = "fused (train_scan)"
 SWEEP = "sweep (vmap of train_scan)"
 AFFINE_FLOOR = "JAX: lax.scan of the affine map (floor)"
+PARALLEL = "parallel scan (train_scan method='parallel')"
+PARALLEL_FINAL = "parallel scan, record='final'"
 TAPE_EAGER = "tape eager (Python floats)"
 TAPE_JIT = "tape under jax.jit (unrolled)"
 JAX_JIT = "jax.jit(jax.grad) (unrolled)"
@@ -210,6 +212,11 @@ def per_sample_sgd(settings: Settings, progress: Progress = None) -> Section:
                lambda n: _blocked(scan_sgd, w0, *data[n], lr), compiled=True),
         Engine(AFFINE_FLOOR, "JAX",
                lambda n: _blocked(scan_affine, w0, *data[n], lr), compiled=True),
+        Engine(PARALLEL, "jaxbackprop", lambda n: _trainer(
+            partial(train.train_scan, method="parallel"), "jax", *data[n], 1), compiled=True),
+        Engine(PARALLEL_FINAL, "jaxbackprop", lambda n: _trainer(
+            partial(train.train_scan, method="parallel", record="final"), "jax", *data[n], 1),
+               compiled=True),
     ]
     cases = [Case(n, _label("N", n), n, _close(peers.reference_training(
         W0, data[n][0].tolist(), data[n][1].tolist(), LEARNING_RATE, 1), 1e-4))

@@ -1,0 +1,190 @@
+"""Per-sample SGD as a parallel scan: the lecture's loop is a linear recurrence.
+
+One step of the lecture's SGD, ``w <- w - lr 2 (w x - y) x``, is the affine map
+``w <- a w + b`` with ``a = 1 - 2 lr x^2`` and ``b = 2 lr x y``. Two maps compose into
+one, ``(a2, b2) after (a1, b1) = (a2 a1, a2 b1 + b2)``, and that composition is
+associative: an epoch's N steps can be composed in any bracketing, by a parallel scan
+(jaxbackprop.affine_sgd), instead of one after another. This script shows the maps of the
+lecture's three samples and their composition, trains the lecture through the scan, and
+times it against the sequential trainer and the sequential floor (a lax.scan of
+``w = a w + b``, one fused multiply-add per step) as N grows.
+
+``--forms`` also times the scan's forms for the final weight at the largest N: the radix-8
+scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside chunks of
+1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks (the numbers and why
+are in jaxbackprop.affine_sgd's docstring).
+
+    python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
+                                       [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from _common import Results, parser, run, table
+from matplotlib.figure import Figure
+
+from jaxbackprop import affine_sgd, lecture, train
+from jaxbackprop.benchmark.sections import scan_affine, synthetic_data
+from jaxbackprop.cli.common import positive_int
+from jaxbackprop.model import loss
+
+NAME = "parallel_sgd"
+ENGINES = ("sequential train_scan", "sequential floor (a w + b)", "parallel, every step",
+           "parallel, final weight")
+
+
+def maps_of_the_lecture(results: Results) -> None:
+    lr = lecture.LEARNING_RATE
+    xs, ys = np.array(lecture.X_DATA), np.array(lecture.Y_DATA)
+    a, b = 1 - 2 * lr * xs**2, 2 * lr * xs * ys
+    rows = [[f"{x:g}", f"{y:g}", f"{ai:.4f}", f"{bi:.4f}"]
+            for x, y, ai, bi in zip(xs, ys, a, b, strict=True)]
+    print(f"One step on sample (x, y) with lr = {lr:g} is w <- a w + b, a = 1 - 2 lr x^2, "
+          "b = 2 lr x y:\n")
+    print(table(("x", "y", "a", "b"), rows))
+    epoch = affine_sgd.composition((jnp.asarray(a), jnp.asarray(b)))
+    w1 = float(epoch[0]) * lecture.W0 + float(epoch[1])
+    print(f"\nComposed, (a2, b2) after (a1, b1) = (a2 a1, a2 b1 + b2): one epoch is "
+          f"w <- {float(epoch[0]):.6f} w + {float(epoch[1]):.6f},")
+    print(f"so from w0 = {lecture.W0:g} one epoch ends at w = {w1:.6f}, as the loop's three "
+          "steps do.")
+    w, history = affine_sgd.train_parallel(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+                                           optimizer=optax.sgd(lr), epochs=lecture.EPOCHS)
+    print("\nThe lecture's training through the scan: progress", " ".join(
+        f"{v:.4f}" for v in history.epoch_loss), f"\npredict {lecture.X_PREDICT:g} -> "
+        f"{float(w) * lecture.X_PREDICT:.4f}")
+    results.csv("lecture_maps.csv", ("x", "y", "a", "b"), rows)
+
+
+def engines(n: int) -> dict[str, Callable[[], Any]]:
+    """One epoch over ``n`` synthetic samples, each engine blocked on its result."""
+    xs, ys = (jnp.asarray(v) for v in synthetic_data(n))
+    w0, lr, sgd = jnp.float32(lecture.W0), jnp.float32(lecture.LEARNING_RATE), optax.sgd(0.01)
+    return {
+        ENGINES[0]: lambda: train.train_scan(loss, w0, xs, ys, optimizer=sgd, epochs=1)[0],
+        ENGINES[1]: lambda: scan_affine(w0, xs, ys, lr).block_until_ready(),
+        ENGINES[2]: lambda: affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=sgd,
+                                                      epochs=1)[0],
+        ENGINES[3]: lambda: affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=sgd, epochs=1,
+                                                      record="final")[0],
+    }
+
+
+def timed(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """The median seconds per call over ``rounds`` interleaved rounds (after a warm-up)."""
+    for f in runs.values():
+        f()
+    seconds: dict[str, list[float]] = {k: [] for k in runs}
+    for r in range(rounds):
+        for name in list(runs)[r % len(runs):] + list(runs)[:r % len(runs)]:
+            start = time.perf_counter()
+            runs[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return {k: float(np.median(v)) for k, v in seconds.items()}
+
+
+def timing(args: Any, results: Results) -> None:
+    sizes = [10**k for k in ((2, 3) if args.quick else args.sizes)]
+    rows, per_step = [], {k: [] for k in ENGINES}
+    for n in sizes:
+        t = timed(engines(n), 2 if args.quick else args.rounds)
+        for k in ENGINES:
+            per_step[k].append(t[k] / n)
+        ratios = t[ENGINES[0]] / t[ENGINES[2]], t[ENGINES[1]] / t[ENGINES[3]]
+        rows.append([n, *(f"{t[k] * 1e3:.3f}" for k in ENGINES), *(f"{r:.2f}" for r in ratios)])
+    header = ("N", *(f"{k} (ms)" for k in ENGINES), "steps: seq/par", "final: floor/par")
+    print(f"\nOne epoch of N samples, median of {2 if args.quick else args.rounds} rounds:\n")
+    print(table(header, rows))
+    for seq, par in ((ENGINES[0], ENGINES[2]), (ENGINES[1], ENGINES[3])):
+        wins = [n for n, s, p in zip(sizes, per_step[seq], per_step[par], strict=True)
+                if p < s]
+        print(f"{par} beats {seq}: " + (f"from N = {wins[0]:g}" if wins else "at no N measured"))
+    results.csv("timing.csv", header, rows)
+    fig = Figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
+    for k in ENGINES:
+        ax.plot(sizes, np.array(per_step[k]) * 1e9, marker="o", label=k)
+    ax.set(xscale="log", yscale="log", xlabel="N, samples in the epoch", ylabel="ns per step",
+           title="per-sample SGD, one epoch: sequential against the parallel scan")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    results.figure("timing.png", fig)
+
+
+# The other forms, for --forms: the final weight of one epoch (a, b already built)
+
+def _tree_in_chunks(w: Any, a: Any, b: Any, chunk: int = 1024) -> Any:
+    """A pairwise tree inside chunks of ``chunk`` maps, then the chunks in order."""
+    rows = affine_sgd._rows((a, b), chunk)
+    while rows[0].shape[1] > 1:
+        pairs = [m.reshape(m.shape[0], -1, 2) for m in rows]
+        rows = affine_sgd.compose((pairs[0][..., 0], pairs[1][..., 0]),
+                                  (pairs[0][..., 1], pairs[1][..., 1]))
+    return jax.lax.scan(lambda w, m: (m[0] * w + m[1], None), w, (rows[0][:, 0], rows[1][:, 0]))[0]
+
+
+def _scan_in_chunks(w: Any, a: Any, b: Any, chunk: int = 256) -> Any:
+    """A lax.scan inside each chunk, ``jax.vmap``-ed across chunks, then the chunks in order."""
+    rows = affine_sgd._rows((a, b), chunk)
+    fold = jax.vmap(lambda a, b: jax.lax.scan(lambda m, ab: (affine_sgd.compose(m, ab), None),
+                                              (jnp.ones((), a.dtype), jnp.zeros((), a.dtype)),
+                                              (a, b))[0])
+    a, b = fold(*rows)
+    return jax.lax.scan(lambda w, m: (m[0] * w + m[1], None), w, (a, b))[0]
+
+
+def _associative(w: Any, a: Any, b: Any) -> Any:
+    """``jax.lax.associative_scan``: every prefix; the last one is the epoch's map."""
+    a, b = jax.lax.associative_scan(affine_sgd.compose, (a, b))
+    return a[-1] * w + b[-1]
+
+
+def forms(args: Any, results: Results) -> None:
+    n = 10**3 if args.quick else 10 ** max(args.sizes)
+    xs, ys = (jnp.asarray(v) for v in synthetic_data(n))
+    w0, lr = jnp.float32(lecture.W0), jnp.float32(lecture.LEARNING_RATE)
+
+    def form(f: Callable[..., Any]) -> Callable[[], Any]:
+        compiled = jax.jit(lambda w, x, y: f(w, 1 - 2 * lr * x * x, 2 * lr * x * y))
+        return lambda: compiled(w0, xs, ys).block_until_ready()
+
+    runs = {"sequential floor": form(lambda w, a, b: jax.lax.scan(
+                lambda w, m: (m[0] * w + m[1], None), w, (a, b), unroll=8)[0]),
+            f"radix-{affine_sgd.GROUP} scan (kept)": form(
+                lambda w, a, b: affine_sgd.final_weight(w, (a, b))),
+            "associative_scan": form(_associative),
+            "pairwise tree in chunks of 1024": form(_tree_in_chunks),
+            "lax.scan in chunks of 256, vmapped": form(_scan_in_chunks)}
+    t = timed(runs, 2 if args.quick else args.rounds)
+    rows = [[k, f"{s * 1e3:.3f}", f"{t['sequential floor'] / s:.2f}"] for k, s in t.items()]
+    print(f"\nThe final weight after N = {n:g} steps, by each form:\n")
+    print(table(("form", "ms", "floor / form"), rows))
+    results.csv("forms.csv", ("form", "ms", "floor / form"), rows)
+
+
+def main(args: Any, results: Results) -> int:
+    maps_of_the_lecture(results)
+    timing(args, results)
+    if args.forms or args.quick:
+        forms(args, results)
+    return 0
+
+
+if __name__ == "__main__":
+    p = parser(NAME, __doc__.splitlines()[0])
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=[2, 3, 4, 5, 6], metavar="K",
+                   help="time N = 10^K samples for each K (default: %(default)s)")
+    p.add_argument("--rounds", type=positive_int, default=7,
+                   help="interleaved timing rounds; the median is kept (default: %(default)s)")
+    p.add_argument("--forms", action="store_true",
+                   help="also time the scan's forms for the final weight at the largest N")
+    sys.exit(run(main, p.parse_args()))

@@ -1,0 +1,412 @@
+"""Per-sample SGD on a quadratic loss as a linear recurrence, solved by a parallel scan.
+
+One SGD step on sample ``i`` with learning rate ``lr`` is, for a loss quadratic in the
+parameters ``w`` (gradient ``g_i(w) = H_i w + c_i``, ``H_i`` the constant Hessian and
+``c_i = g_i(0)``), an *affine map* of ``w``::
+
+    w  <-  w - lr g_i(w)  =  (I - lr H_i) w - lr c_i  =  A_i w + b_i
+
+For the lecture's ``L = (w x - y)^2``: ``H_i = 2 x^2``, ``c_i = -2 x y``, so
+``a_i = 1 - 2 lr x^2`` and ``b_i = 2 lr x y``; with ``d`` features
+``A_i = I - 2 lr x x^T`` and ``b_i = 2 lr y x``. Affine maps compose associatively::
+
+    (A2, b2) after (A1, b1)  =  (A2 A1, A2 b1 + b2)
+
+so the ``N`` steps of a training need not run one after the other: group them, compose
+each group's maps (all groups at once), and recurse on the groups' maps. That is a
+prefix scan (Blelloch 1990; Martin and Cundy 2018 for linear recurrences): ``O(N)`` work
+in ``O(log N)`` dependent rounds, where the sequential loop has ``N`` dependent steps.
+
+The form kept here is a radix-``GROUP`` scan. *Up*: split the maps into rows of
+``GROUP`` consecutive maps and compose each row in order, every row at once (one
+vectorised, fused pass), until one map is left (the final weights) or few enough to run
+in order. *Down* (every step kept): the weight at the start of each row is known from the
+level above; replay each row's ``GROUP`` maps from it, every row at once. The per-step
+weights then give the losses and gradients in one ``jax.vmap``-ed pass.
+
+Where each form wins, measured on this project's 2-core CPU while other jobs shared it
+(``python experiments/parallel_sgd.py --forms``, the final weight after N = 1e6 steps,
+median of 7 rounds): the radix-8 scan 3.8 ms, the sequential floor (``lax.scan`` of
+``w = a w + b``, one fused multiply-add per step) 4.0 ms, a pairwise tree inside chunks
+of 1024 10.6 ms, a ``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks
+15.9 ms, ``jax.lax.associative_scan`` 30.8 ms. ``associative_scan`` computes every
+prefix, with strided slices and interleaves at each of its ``2 log2 N`` levels: a pass
+over memory each. The pairwise tree pays a pass per tree level; the chunked ``lax.scan``
+a loop iteration per step of a chunk, on short vectors, and a transpose. One radix-8
+level is one fused loop that reads the data once and leaves 8x fewer maps, so the whole
+reduction costs about one read of the data (0.8 ms against the floor's 1.8 ms, minima
+of 9 calls, ``GROUP`` 8 to 32 compared). On a GPU, with thousands of lanes,
+``associative_scan`` is the natural form (not measured: no GPU here).
+
+What that buys end to end on this CPU is little: :func:`train_parallel` also builds the
+maps from the loss's Hessian, checks on every sample that the loss is quadratic, and
+probes the optimizer, a fixed cost of about 1 ms plus about two more passes over the
+data. With every step kept, the down-sweep (replaying each row from its start) costs
+5-7 ms at N = 1e6, more than the sequential trainer. With ``d`` features a composition
+is a ``d x d`` matrix product against the sequential step's ``O(d)``: about even with
+the sequential trainer at ``d = 2, 3`` and 3-7x slower at ``d = 4, 8`` (N = 1e5), so on
+a CPU it pays for one weight only. The method is the lesson: per-sample SGD is not
+bound to its chain of dependent steps when each step is affine.
+
+Which problems: this solves per-sample SGD *exactly* (up to rounding) only when each
+step is affine: the loss's Hessian with respect to the parameters must not depend on
+them, and the optimizer must be plain SGD (``updates = -lr_k g``, with a constant or
+scheduled rate and nothing else). Both are *checked*, not taken on trust, because a
+wrong answer would be silent: :func:`train_parallel` evaluates the Hessian at ``w0`` and
+at a random point, and the gradient at a second random point against ``c_i + H_i w``, on
+every sample (a ``ValueError`` if they differ beyond rounding); and it probes the
+optimizer's ``update`` at every step with two unrelated gradients (the second with
+signs and magnitudes up to ``2^20``) at random parameters: both updates must be
+``-lr_k`` times the gradient, for one scalar ``lr_k``, and the next state must not depend
+on the gradient. Momentum, Adam, weight decay and clipping below ``2^20`` fail these
+probes. A check at points is not a proof: a piecewise loss whose pieces agree at every
+probed point would pass (none of the model's losses is such).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from jaxbackprop import _validate as check
+from jaxbackprop.train import TrainHistory
+
+LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
+Record = Literal["steps", "epochs", "final"]
+Maps = tuple[jax.Array, jax.Array]  # (A, b): A (n,) and b (n,) for one weight, (n, d, d), (n, d)
+GROUP = 8  # maps composed in order per row, every row at once (8 measured best of 8-64)
+
+
+# ---------------------------------------------------------------------------------------
+# Affine maps and the scan
+
+
+def _apply(a: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+    """``a w + b``: a number times a number, or a matrix times a vector (batched)."""
+    if a.ndim == w.ndim:
+        return a * w + b
+    return jnp.einsum("...ij,...j->...i", a, w) + b
+
+
+def compose(first: Maps, then: Maps) -> Maps:
+    """The map ``then`` after ``first``: ``(A2, b2) o (A1, b1) = (A2 A1, A2 b1 + b2)``."""
+    (a1, b1), (a2, b2) = first, then
+    a = a2 * a1 if a1.ndim == b1.ndim else a2 @ a1
+    return a, _apply(a2, b1, b2)
+
+
+def _identity(maps: Maps) -> Maps:
+    """The map ``w -> w`` of the kind of ``maps`` (a batch of them)."""
+    a, b = maps
+    one = jnp.ones((), a.dtype) if a.ndim == b.ndim else jnp.eye(a.shape[-1], dtype=a.dtype)
+    return one, jnp.zeros(b.shape[1:], b.dtype)
+
+
+def _rows(maps: Maps, group: int) -> Maps:
+    """The maps padded with identities to a multiple of ``group``, as rows of ``group``."""
+    a, b = maps
+    pad = -len(a) % group
+    a = jnp.concatenate([a, jnp.repeat(_identity(maps)[0][None], pad, axis=0)])
+    b = jnp.concatenate([b, jnp.zeros((pad, *b.shape[1:]), b.dtype)])
+    return a.reshape(-1, group, *a.shape[1:]), b.reshape(-1, group, *b.shape[1:])
+
+
+def _fold(rows: Maps) -> Maps:
+    """Each row's maps composed in order, all rows at once: one map per row."""
+    a, b = rows
+    acc = a[:, 0], b[:, 0]
+    for j in range(1, a.shape[1]):
+        acc = compose(acc, (a[:, j], b[:, j]))
+    return acc
+
+
+def final_weight(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
+    """The weight after every map in order, ``w_n = A_n-1(...(A_0 w0 + b_0)...) + b_n-1``,
+    by composing rows of ``group`` maps until one is left."""
+    while len(maps[0]) > 1:
+        maps = _fold(_rows(maps, group))
+    return _apply(maps[0][0], w0, maps[1][0])
+
+
+def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
+    """The weight *before* each map, ``w_0 = w0``, ``w_t+1 = A_t w_t + b_t`` (``n`` rows).
+
+    Up: compose each row of ``group`` maps; the weights before the rows come from the
+    same function on the rows' maps (``group`` times fewer). Down: replay every row from
+    its starting weight, one map of each row per iteration, all rows at once.
+    """
+    def replay(w: jax.Array, maps: Maps) -> tuple[jax.Array, jax.Array]:
+        return _apply(maps[0], w, maps[1]), w
+
+    n = len(maps[0])
+    if n <= group:  # few enough: in order
+        return jax.lax.scan(replay, w0, maps)[1]
+    a, b = rows = _rows(maps, group)
+    starts = weights(w0, _fold(rows), group)
+    _, ws = jax.lax.scan(replay, starts, (jnp.moveaxis(a, 1, 0), jnp.moveaxis(b, 1, 0)))
+    return jnp.moveaxis(ws, 0, 1).reshape(-1, *w0.shape)[:n]
+
+
+def composition(maps: Maps, group: int = GROUP) -> Maps:
+    """All ``maps`` composed in order into one, the identity when there are none."""
+    a, b = maps
+    if len(a) == 0:
+        return _identity(maps)
+    while len(a) > 1:
+        a, b = _fold(_rows((a, b), group))
+    return a[0], b[0]
+
+
+# ---------------------------------------------------------------------------------------
+# What may be solved this way: a quadratic loss, plain SGD
+
+
+def _points(w: jax.Array, count: int) -> list[jax.Array]:
+    """``count`` fixed pseudo-random points around ``w``, on the scale of ``1 + |w|``."""
+    keys = jax.random.split(jax.random.key(0), count)
+    return [w + (1 + jnp.abs(w)) * jax.random.normal(k, w.shape, w.dtype) for k in keys]
+
+
+def _quadratic_terms(loss: LossFn, w0: Any, xs: jax.Array, ys: jax.Array
+                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per sample, the Hessian ``H_i`` (at ``w0``) and ``c_i = g_i(0)`` of the loss in the
+    flattened parameters, and whether the loss is quadratic on this data: the Hessian at a
+    random point equals it, and the gradient at another is ``c_i + H_i w`` (to rounding)."""
+    flat, unravel = ravel_pytree(w0)
+
+    def flat_loss(w: jax.Array, x: Any, y: Any) -> jax.Array:
+        return loss(unravel(w), x, y)
+
+    hessian = jax.vmap(jax.hessian(flat_loss), (None, 0, 0))
+    grad = jax.vmap(jax.grad(flat_loss), (None, 0, 0))
+    h, c = hessian(flat, xs, ys), grad(jnp.zeros_like(flat), xs, ys)
+    p1, p2 = _points(flat, 2)
+    tolerance = 64 * jnp.finfo(flat.dtype).eps
+    same_hessian = jnp.abs(hessian(p1, xs, ys) - h) <= tolerance * jnp.abs(h)
+    affine_grad = (jnp.abs(grad(p2, xs, ys) - (c + (h * p2).sum(-1)))  # (not @: a dot per sample)
+                   <= tolerance * ((jnp.abs(h) * jnp.abs(p2)).sum(-1) + jnp.abs(c)))
+    return h, c, (same_hessian.all((-2, -1)) & affine_grad.all(-1)).all()
+
+
+_REFUSALS = {
+    1: "its state depends on the gradients (momentum, Adam's moments, an average...)",
+    2: "its learning rate is not one scalar (the update is not -lr * gradient for one number lr)",
+    3: "its update is not -lr * gradient (weight decay, clipping, normalisation...)",
+    4: "its learning rate is not finite",
+}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _probe(optimizer: optax.GradientTransformation, params: Any, state: Any
+           ) -> tuple[Any, jax.Array, jax.Array]:
+    """One optimizer step probed: ``(next state, lr, verdict)``; verdict 0 is plain SGD
+    with rate ``lr``, otherwise a key of ``_REFUSALS``."""
+    flat, unravel = ravel_pytree(params)
+    k = jnp.arange(flat.size)
+    first = jnp.ones_like(flat)  # and signs and powers of two up to 2^20: exact products
+    second = (jnp.where(k % 2 == 0, -1.0, 1.0) * 2.0 ** (20 - 3 * (k % 7))).astype(flat.dtype)
+    point = _points(flat, 3)[2]
+    (u1, s1), (u2, s2) = (optimizer.update(unravel(g), state, unravel(point))
+                          for g in (first, second))
+    if jax.tree.map(jnp.shape, u1) != jax.tree.map(jnp.shape, params):
+        raise ValueError("method='parallel' needs plain SGD: " + _REFUSALS[2])
+    u1, u2 = ravel_pytree(u1)[0], ravel_pytree(u2)[0]
+    lr = -u1[0]
+    tolerance = 4 * jnp.finfo(flat.dtype).eps
+    pairs = zip(jax.tree.leaves(s1), jax.tree.leaves(s2), strict=True)
+    same_state = jnp.all(jnp.array([jnp.array_equal(a, b) for a, b in pairs] + [True]))
+    verdict = jnp.select(
+        [~same_state, jnp.abs(u1 + lr * first).max() > tolerance * jnp.abs(lr),
+         (jnp.abs(u2 + lr * second) > tolerance * jnp.abs(lr * second)).any(), ~jnp.isfinite(lr)],
+        [1, 2, 3, 4], 0)
+    return s1, lr, verdict
+
+
+def _same(tree: Any, other: Any) -> bool:
+    leaves, others = jax.tree.leaves(tree), jax.tree.leaves(other)
+    return len(leaves) == len(others) and all(map(np.array_equal, leaves, others))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _probe_steps(optimizer: optax.GradientTransformation, steps: int, params: Any, state: Any
+                 ) -> tuple[jax.Array, jax.Array]:
+    """:func:`_probe` at each of ``steps`` steps: their rates and verdicts."""
+    def step(state: Any, _: None) -> tuple[Any, tuple[jax.Array, jax.Array]]:
+        state, lr, verdict = _probe(optimizer, params, state)
+        return state, (lr, verdict)
+
+    return jax.lax.scan(step, state, None, length=steps)[1]
+
+
+def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: int) -> np.ndarray:
+    """The rate ``lr_k`` of each of ``steps`` steps if ``optimizer`` is plain SGD, that is
+    ``updates = -lr_k * gradient``: one number, ``shape ()``, when the optimizer's state
+    does not change (a constant rate), else one per step (a schedule).
+
+    Raises:
+      ValueError: naming why the optimizer is not plain SGD (see the module's docstring).
+    """
+    def refuse(verdict: int, step: int) -> ValueError:
+        where = f" (at step {step})" if step else ""
+        return ValueError(f"method='parallel' needs plain SGD, and this optimizer is not: "
+                          f"{_REFUSALS[verdict]}{where}")
+
+    state = optimizer.init(params)
+    try:
+        next_state, lr, verdict = _probe(optimizer, params, state)
+    except (TypeError, ValueError) as error:
+        if str(error).startswith("method='parallel'"):
+            raise
+        raise ValueError(f"method='parallel' needs plain SGD with a scalar learning rate or a "
+                         f"schedule; probing the optimizer failed: {error}") from error
+    if verdict:
+        raise refuse(int(verdict), 0)
+    if _same(next_state, state):  # stateless: the same rate at every step
+        return np.asarray(lr)
+
+    rates, verdicts = _probe_steps(optimizer, steps, params, state)
+    if (bad := np.flatnonzero(np.asarray(verdicts))).size:
+        raise refuse(int(verdicts[bad[0]]), int(bad[0]))
+    return np.asarray(rates)
+
+
+# ---------------------------------------------------------------------------------------
+# The training
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "epochs", "record"))
+def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array, *,
+           epochs: int, record: Record) -> tuple[TrainHistory, jax.Array, jax.Array]:
+    """The training as one program: ``(history, quadratic, finite)``; the history is
+    meaningful only when ``quadratic``; ``finite``: every loss and weight it kept is."""
+    history, quadratic = _history(loss, w0, rates, xs, ys, epochs=epochs, record=record)
+    kept = [a for a in (history.losses, history.epoch_loss, *jax.tree.leaves(history.params))
+            if a is not None]
+    return history, quadratic, jnp.all(jnp.array([jnp.isfinite(a).all() for a in kept]))
+
+
+def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array, *,
+             epochs: int, record: Record) -> tuple[TrainHistory, jax.Array]:
+    """:func:`_train`'s history, and whether the loss is quadratic on this data."""
+    h, c, quadratic = _quadratic_terms(loss, w0, xs, ys)
+    flat, unravel = ravel_pytree(w0)
+    n, d = len(xs), flat.size
+    rates = rates.reshape(-1, n) if rates.ndim else rates.reshape(1, 1)  # (epochs or 1, n or 1)
+    if d == 1:  # one weight: the maps are numbers, not 1 x 1 matrices
+        w, a, b = flat[0], 1 - rates * h[:, 0, 0], -rates * c[:, 0]
+    else:
+        w, b = flat, -rates[..., None] * c
+        a = jnp.eye(d, dtype=flat.dtype) - rates[..., None, None] * h
+
+    def each_epoch(m: Any) -> Any:  # (1 or epochs, ...) -> (epochs, ...): a constant rate's
+        return jax.tree.map(lambda v: jnp.broadcast_to(v, (epochs, *v.shape[1:])), m)  # once
+
+    def params(ws: jax.Array) -> Any:  # flat weights with leading axes -> parameter pytrees
+        flat_ws = ws.reshape(-1, d)
+        return jax.tree.map(lambda p: p.reshape(*ws.shape[:ws.ndim - (d > 1)], *p.shape[1:]),
+                            jax.vmap(unravel)(flat_ws))
+
+    if record == "steps":
+        a, b = each_epoch((a, b))
+        ws = weights(w, (a.reshape(epochs * n, *a.shape[2:]), b.reshape(epochs * n, *b.shape[2:])))
+        ws = ws.reshape(epochs, n, *w.shape)
+        final = _apply(a[-1, -1], ws[-1, -1], b[-1, -1])
+        value_and_grad = jax.vmap(jax.vmap(jax.value_and_grad(loss)), (0, None, None))
+        losses, grads = value_and_grad(params(ws), xs, ys)
+        after = jnp.concatenate([ws[1:, 0], final[None]])
+        return TrainHistory(losses, grads, losses[:, -1], params(after)), quadratic
+
+    if record == "final":  # each epoch's maps composed into one, the epochs in order
+        epoch_maps = each_epoch(jax.vmap(composition)((a, b)))
+        final = jax.lax.scan(lambda w, m: (_apply(m[0], w, m[1]), None), w, epoch_maps)[0]
+        return TrainHistory(None, None, None, params(final[None])), quadratic
+
+    # epochs: each epoch's first n - 1 maps composed, then its last step (to see its loss)
+    prefix, last = each_epoch((jax.vmap(composition)((a[:, :-1], b[:, :-1])), (a[:, -1], b[:, -1])))
+
+    def epoch(w: jax.Array, maps: tuple[Maps, Maps]) -> tuple[jax.Array, tuple[Any, Any]]:
+        (pa, pb), (la, lb) = maps
+        before = _apply(pa, w, pb)
+        w = _apply(la, before, lb)
+        return w, (before, w)
+
+    _, (before_last, after) = jax.lax.scan(epoch, w, (prefix, last))
+    epoch_loss = jax.vmap(loss, (0, None, None))(params(before_last), xs[-1], ys[-1])
+    return TrainHistory(None, None, epoch_loss, params(after)), quadratic
+
+
+def train_parallel(loss: LossFn, w0: Any, xs: Any, ys: Any, *,
+                   optimizer: optax.GradientTransformation, epochs: int,
+                   record: Record = "steps") -> tuple[Any, TrainHistory]:
+    r"""Per-sample SGD (the lecture's loop) solved by a parallel scan over its affine steps.
+
+    The same training as the sequential ``train_scan``: for every epoch and every sample
+    ``(x_i, y_i)`` in order, ``w <- w - lr_k * grad loss(w, x_i, y_i)``; here each step
+    is the affine map ``w <- (I - lr_k H_i) w - lr_k c_i`` and the maps are composed by
+    a radix-``GROUP`` scan (see the module's docstring). With every step kept, the weights
+    before each step come from the scan's prefixes and the losses and gradients from one
+    ``jax.vmap``-ed pass over them.
+
+    Only exact: the loss must be quadratic in the parameters and ``optimizer`` plain SGD
+    (a constant or scheduled rate); both are checked, on the data, before the result
+    is returned. The result equals the sequential one up to rounding: the products of
+    many factors are rounded in another order (see the module's docstring).
+
+    Args:
+      loss: ``loss(params, x, y) -> scalar``, quadratic in ``params`` (a pytree).
+      w0: the initial parameters; their floating dtype is the training's.
+      xs: the samples' inputs, ``xs[i]`` for sample ``i``.
+      ys: their targets.
+      optimizer: a built ``optax.GradientTransformation`` that is plain SGD, such as
+        ``optax.sgd(0.01)`` or ``optax.sgd(optax.exponential_decay(0.01, 100, 0.5))``.
+      epochs: passes over the samples (>= 1).
+      record: ``"steps"`` (every step's loss and gradient, and each epoch's parameters),
+        ``"epochs"`` (each epoch's last loss and parameters) or ``"final"`` (the final
+        parameters, as one row).
+
+    Returns:
+      ``(params, history)``: the final parameters and a :class:`TrainHistory`, as
+      ``train_scan`` returns them (JAX arrays; the fields ``record`` does not keep are
+      ``None``).
+
+    Raises:
+      ValueError: the loss is not quadratic in the parameters, the optimizer is not
+        plain SGD, or its learning rate is not a scalar or a schedule (the message
+        says which); or bad input, refused by the trainers' shared checks
+        (:mod:`jaxbackprop._validate`), with the same messages.
+      DivergenceError: a loss or weight became inf or NaN (as ``train_scan``).
+
+    >>> import optax
+    >>> from jaxbackprop import lecture, loss
+    >>> w, history = train_parallel(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
+    ...                             optimizer=optax.sgd(lecture.LEARNING_RATE), epochs=10)
+    >>> [f"{l:.4f}" for l in history.epoch_loss[:3]], f"{w * lecture.X_PREDICT:.4f}"
+    (['7.3159', '3.9988', '2.1857'], '7.8049')
+    """
+    problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=None,
+                            epochs=epochs, engine="jax", record=record)
+    rates = learning_rates(optimizer, problem.w0, epochs * len(problem.xs))
+    history, quadratic, finite = _train(loss, problem.w0, jnp.asarray(rates, problem.dtype),
+                                        problem.xs, problem.ys, epochs=epochs, record=record)
+    quadratic, finite = jax.device_get((quadratic, finite))  # one transfer
+    if not quadratic:
+        raise ValueError("method='parallel' needs a loss quadratic in the parameters (its "
+                         "Hessian must not depend on them), and this loss is not: its Hessian "
+                         "or gradient at random parameters does not fit a quadratic, on this data")
+    if not finite:  # as train_scan: an error at the first inf or NaN loss it kept
+        history = jax.device_get(history)
+        error = check.divergence(history, problem.xs, problem.ys, np.max(rates))
+        if error is not None:
+            raise error
+    return jax.tree.map(lambda p: p[-1], history.params), history
+
+
+__all__ = ["GROUP", "compose", "composition", "final_weight", "weights", "learning_rates",
+           "train_parallel"]
