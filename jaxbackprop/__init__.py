@@ -13,9 +13,10 @@
 
 The model, the loss and the trainers are re-exported here, and the submodules are
 attributes of the package: ``jb.tape``, ``jb.lecture``, ``jb.devices``, ``jb.draw``,
-``jb.parallel`` (also ``jb.graph``, ``jb.numpy``, ``jb.jaxpr``). Every name is imported
-on first use (PEP 562), so ``import jaxbackprop`` and the ``jaxbackprop --help`` command
-do not pay for importing JAX, and ``jb.draw`` imports matplotlib only when it draws.
+``jb.parallel`` (also ``jb.graph``, ``jb.numpy``, ``jb.jaxpr``, ``jb.mlp``,
+``jb.affine_sgd``). Every name is imported on first use (PEP 562), so ``import
+jaxbackprop`` and the ``jaxbackprop --help`` command do not pay for importing JAX, and
+``jb.draw`` imports matplotlib only when it draws.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__ below
+    from jaxbackprop import affine_sgd as affine_sgd
     from jaxbackprop import devices as devices
     from jaxbackprop import draw as draw
     from jaxbackprop import graph as graph
     from jaxbackprop import jaxpr as jaxpr
     from jaxbackprop import lecture as lecture
+    from jaxbackprop import mlp as mlp
     from jaxbackprop import numpy as numpy
     from jaxbackprop import parallel as parallel
     from jaxbackprop import tape as tape
@@ -39,7 +42,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
 
 # The submodules reachable as attributes, and each re-exported name with its module.
 _SUBMODULES: tuple[str, ...] = ("tape", "lecture", "devices", "draw", "parallel", "graph",
-                                "numpy", "jaxpr")
+                                "numpy", "jaxpr", "mlp", "affine_sgd")
 _NAMES: dict[str, str] = {
     **dict.fromkeys(["predict", "squared_error", "loss", "loss_grad", "loss_and_grad",
                      "mean_loss"], "jaxbackprop.model"),

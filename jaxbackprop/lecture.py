@@ -170,7 +170,7 @@ def multiply_node(x: float = 2.0, y: float = 3.0) -> Graph:
       >>> from jaxbackprop import lecture
       >>> node = lecture.multiply_node(x=2.0, y=3.0)
       >>> print(node.table("local"))
-      1. Forward pass: compute the loss
+      1. Forward pass: each value from its inputs
          x  =  (input)    2
          y  =  (input)    3
          z  =  mul(x, y)  = 6

@@ -28,7 +28,7 @@
 import importlib.util
 
 import jax
-from IPython.display import SVG
+from IPython.display import SVG, display
 
 import jaxbackprop as jb
 from jaxbackprop import lecture
@@ -40,7 +40,7 @@ if importlib.util.find_spec("graphviz") is None or jb.draw.find_renderer() is No
 
 def show(graph, view="backward"):
     """The graph in one of the lecture's three views, as an inline SVG picture."""
-    return SVG(jb.draw.render(jb.draw.graph_dot(graph, view), "svg"))
+    return SVG(jb.draw.svg(graph, view))
 
 
 # %% [markdown]
@@ -130,6 +130,14 @@ print("dL/dw =", num(graph.value("w").adjoint))
 
 # %%
 show(graph, "backward")
+
+# %% [markdown]
+# A graph also displays itself (as the last line of a cell, or with `display`): a page
+# that steps through the three steps with the arrow keys, the picture where that page
+# cannot run, and the table above as its text form.
+
+# %%
+display(graph)
 
 # %% [markdown]
 # ## The same, from JAX and from the hand-written tape

@@ -103,10 +103,11 @@ print("predict (after training)", num(x_predict), f"{jb.predict(w, x_predict):.4
 # %%
 w_final, history = jb.train_per_sample(
     jb.loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
-    optimizer=optax.sgd, learning_rate=lecture.LEARNING_RATE, epochs=lecture.EPOCHS)
+    optimizer=optax.sgd(lecture.LEARNING_RATE), epochs=lecture.EPOCHS)
 print("gradients of epoch 0:", [f"{g:.4f}" for g in history.grads[0]])
 print("loss after each epoch:", [f"{e:.4f}" for e in history.epoch_loss])
 print("the same final weight as the loop above:", bool(w_final == w))
+display(history)
 
 # %% [markdown]
 # ## The curves
@@ -117,5 +118,4 @@ print("the same final weight as the loop above:", bool(w_final == w))
 
 # %%
 weights = np.concatenate([[lecture.W0], np.ravel(history.params)])
-figure = jb.draw.training_figure(history.losses, history.epoch_loss, weights)
-display(figure)
+jb.draw.training_figure(history.losses, history.epoch_loss, weights)

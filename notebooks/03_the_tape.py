@@ -32,15 +32,16 @@ import jaxbackprop as jb
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import lecture, tape
 from jaxbackprop.graph import format_number as num
-from jaxbackprop.tape.core import backward, recording
+from jaxbackprop.tape.core import backward_pass, local_gradients, push_forward, recording
 
 # %% [markdown]
 # ## 1. Recording
 #
 # Inside `recording()` a fresh tape is open. Its input variables are tape values
-# (`Var`); every operation on one appends an *equation* to the tape, in the order it
-# runs. `jb.loss` is the lecture's loss, written with plain operators, so it records
-# its three nodes, with the names the model gives them.
+# (`Var`); every operation on one runs the *forward pass* of its primitive
+# (`core.forward_pass`): it computes the output and appends an *equation* to the tape,
+# in the order it runs. `jb.loss` is the lecture's loss, written with plain operators,
+# so it records its three nodes.
 
 # %%
 x, y, w = lecture.EXAMPLE_FIRST_NOTE
@@ -48,38 +49,38 @@ with recording() as t:
     w_var, x_var, y_var = t.new_var(w), t.new_var(x), t.new_var(y)
     L = jb.loss(w_var, x_var, y_var)
 
-print("index  primitive    parents  inputs        out")
-for eq in t.equations:
+print("variable  primitive    parents  inputs        out")
+for index, eq in enumerate(t.equations, start=t.num_inputs):
     inputs = ", ".join(num(v) for v in eq.inputs)
-    print(f"{eq.index:<6} {eq.primitive.name:<12} {str(eq.parents):<8} {inputs:<13} {num(eq.out)}")
+    print(f"{index:<9} {eq.primitive.name:<12} {str(eq.parents):<8} {inputs:<13} {num(eq.out)}")
 
 # %% [markdown]
 # Variables 0, 1 and 2 are the inputs $w, x, y$; each equation defines the next
-# variable. A parent of `-1` would be a constant. The list is in execution order, which
-# is already a topological order of the graph: that is all the backward pass needs.
+# variable. A parent of `None` would be a constant. The list is in execution order,
+# which is already a topological order of the graph: that is all the backward pass needs.
 #
 # ## 2. Local gradients
 #
 # Each primitive carries its local derivative beside its forward rule, as a formula and
-# as a function of the recorded values:
+# as a function of the recorded values; `core.local_gradients` evaluates them:
 
 # %%
-for eq in t.equations:
+for index, eq in enumerate(t.equations, start=t.num_inputs):
     names = [f"v{p}" for p in eq.parents]
-    formulas = eq.primitive.formulas(f"v{eq.index}", *names, **eq.params)
-    partials = [partial(eq.out, *eq.inputs, **eq.params) for partial in eq.primitive.partials]
-    for name, formula, value in zip(names, formulas, partials, strict=True):
-        print(f"d v{eq.index} / d {name} = {formula:<4} = {num(value)}")
+    formulas = eq.primitive.formulas(f"v{index}", *names, **eq.params)
+    for name, formula, value in zip(names, formulas, local_gradients(eq), strict=True):
+        print(f"d v{index} / d {name} = {formula:<4} = {num(value)}")
 
 # %% [markdown]
 # ## 3. The backward pass
 #
-# Seed the output's cotangent with $\partial L/\partial L = 1$ and walk the equations in
-# reverse, handing each input its share $\bar v_\text{in} \mathrel{+}= \bar v_\text{out}
-# \cdot \partial v_\text{out}/\partial v_\text{in}$. A plain loop: no recursion, no sort.
+# `core.backward_pass` seeds the output's cotangent with $\partial L/\partial L = 1$ and
+# walks the equations in reverse, handing each input its share
+# $\bar v_\text{in} \mathrel{+}= \bar v_\text{out} \cdot
+# \partial v_\text{out}/\partial v_\text{in}$. A plain loop: no recursion, no sort.
 
 # %%
-cotangents = backward(t, L.index, 1.0)
+cotangents = backward_pass(t, L.index, 1.0)
 print("dL/dw =", num(cotangents[w_var.index]))
 print("dL/dx =", num(cotangents[x_var.index]), "  (computed, though training never needs it)")
 
@@ -100,14 +101,15 @@ print("tape.vjp: L =", num(out), "and the pullback of 1 gives",
 # Write it with operators and `jaxbackprop.numpy` (it works on tape values and on
 # ordinary numbers and arrays alike). `tape.walkthrough` records it, runs the backward
 # pass, and returns every number on the way as a graph; `argnums` says which inputs are
-# parameters (the others are data, drawn as the lecture's red lines). `jbnp.name`
-# labels a value for the tables and pictures.
+# parameters (the others are data, drawn as the lecture's red lines). The values take
+# the names of the variables that hold them.
 
 # %%
 def neuron(w, b, x):
-    wx = jbnp.name(w * x, "wx")  # names only label the tape's values; plain numbers pass
-    z = jbnp.name(wx + b, "z")
-    return jbnp.name(jbnp.tanh(z), "a")
+    wx = w * x
+    z = wx + b
+    a = jbnp.tanh(z)
+    return a
 
 
 walk = tape.walkthrough(neuron, 0.5, -0.25, 2.0, argnums=(0, 1))
@@ -119,7 +121,7 @@ print(walk.table("backward"))
 # %%
 if importlib.util.find_spec("graphviz") is None or jb.draw.find_renderer() is None:
     raise ModuleNotFoundError("the pictures need the draw extra: pip install 'jaxbackprop[draw]'")
-SVG(jb.draw.render(jb.draw.graph_dot(walk, "backward"), "svg"))
+SVG(jb.draw.svg(walk, "backward"))
 
 # %% [markdown]
 # The same gradients from JAX and from the closed form
@@ -149,10 +151,22 @@ def f(w, b):
 
 
 for tangent in [(1.0, 0.0), (0.0, 1.0)]:
-    value, derivative = jax.jvp(f, (w_n, b_n), tangent)
-    print(f"jax.jvp, tangent {tangent}: f = {value:.6f}, directional derivative = {derivative:.6f}")
+    value, derivative = tape.jvp(f, (w_n, b_n), tangent)
+    _, derivative_jax = jax.jvp(f, (w_n, b_n), tangent)
+    print(f"tape.jvp, tangent {tangent}: f = {value:.6f}, directional derivative = "
+          f"{derivative:.6f}  (jax.jvp: {derivative_jax:.6f})")
 value, pullback = tape.vjp(f, w_n, b_n)
 print("tape.vjp, one pass back:", tuple(f"{g:.6f}" for g in pullback(1.0)))
+
+# %% [markdown]
+# `tape.jvp` records the forward pass, then walks the same equations *forwards*
+# (`core.push_forward`), multiplying each tangent by the same local gradients the
+# backward pass uses. On the tape recorded in section 1, the tangent
+# $(\dot w, \dot x, \dot y) = (1, 0, 0)$ arrives at $L$ as $\partial L/\partial w$:
+
+# %%
+tangents = push_forward(t, [1.0, 0.0, 0.0])
+print("dL/dw forward:", num(tangents[L.index]), "  backward:", num(cotangents[w_var.index]))
 
 # %% [markdown]
 # ## JAX transforms the tape

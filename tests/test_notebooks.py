@@ -9,6 +9,7 @@ same cells as their sources, executed, with the same numbers in their outputs.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import re
 import sys
@@ -115,7 +116,9 @@ def check_01(nb: Any) -> None:
     svgs = outputs_of(nb, "image/svg+xml")
     assert len(svgs) >= 5, "a graph inline at each step (chain rule, node, three steps)"
     assert all("<svg" in s for s in svgs)
-    assert any("dL/dw = -2" in s for s in svgs), "the backward view of the lecture's graph"
+    assert any("dL/dw = -2" in html.unescape(s) for s in svgs), "the lecture's graph, backward"
+    pages = outputs_of(nb, "text/html")
+    assert any("<iframe" in p and "dL/dw" in p for p in pages), "the graph's stepping page"
 
 
 def check_02(nb: Any) -> None:
@@ -128,7 +131,8 @@ def check_02(nb: Any) -> None:
     assert f"Predict (before training) {x} {lecture_trace.PREDICTION_BEFORE:.4f}" in lines(nb)
     assert f"predict (after training) {x} {PREDICT_AFTER}" in lines(nb)
     assert "the same final weight as the loop above: True" in lines(nb)
-    assert outputs_of(nb, "image/png") or outputs_of(nb, "image/svg+xml"), "the curves"
+    assert outputs_of(nb, "image/png"), "the curves, inline"
+    assert shown_line(nb, r"^TrainHistory\(").startswith("TrainHistory(losses=float32[10, 3]")
 
 
 def check_03(nb: Any) -> None:
@@ -137,8 +141,14 @@ def check_03(nb: Any) -> None:
     tape_line = shown_line(nb, r"^tape: dw")
     assert shown_line(nb, r"^jax : dw")[4:] == tape_line[4:]
     assert shown_line(nb, r"^closed form: dw")[len("closed form"):] == tape_line[4:]
-    assert any("da/dw" in s for s in outputs_of(nb, "image/svg+xml")), "the walkthrough drawn"
+    drawn = [html.unescape(s) for s in outputs_of(nb, "image/svg+xml")]
+    assert any("da/dw = 1.1932" in s for s in drawn), "the walkthrough drawn"
     assert shown_line(nb, r"^d2L/dw2").endswith(": 8")
+    for line in [ln for ln in lines(nb) if ln.startswith("tape.jvp, tangent")]:
+        forward, by_jax = re.findall(r"derivative = (\S+)  \(jax\.jvp: (\S+)\)", line)[0]
+        assert forward == by_jax
+    assert len([ln for ln in lines(nb) if ln.startswith("tape.jvp, tangent")]) == 2
+    assert shown_line(nb, r"^dL/dw forward") == "dL/dw forward: -2   backward: -2"
 
 
 def check_04(nb: Any) -> None:
@@ -150,6 +160,12 @@ def check_04(nb: Any) -> None:
     scan_line = shown_line(nb, r"^the lecture's rate")
     sweep_loss, scan_loss = re.findall(r"\d+\.\d{4}", scan_line)
     assert sweep_loss == scan_loss
+    parallel = shown_line(nb, r"^loss after each epoch \(parallel\)")
+    assert parallel.split(":", 1)[1] == epochs.split(":", 1)[1]
+    assert "needs plain SGD" in shown_line(nb, r"^with optax\.adam:")
+    mlp_line = shown_line(nb, r"^largest difference between the tape's gradient")
+    assert float(mlp_line.rsplit(" ", 1)[1]) < 1e-5
+    assert shown_line(nb, r"^loss .* accuracy ").endswith("-> 1.00")
 
 
 CHECKS: dict[str, Callable[[Any], None]] = {
