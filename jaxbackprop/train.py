@@ -256,8 +256,12 @@ def _raise_if_diverged(history: TrainHistory, problem: check.Problem) -> None:
 @functools.partial(jax.jit, static_argnames=("loss", "optimizer", "engine"))
 def _jitted_step(params: Any, opt_state: Any, x: Any, y: Any, *, loss: LossFn,
                  optimizer: optax.GradientTransformation, engine: Engine) -> Any:
+    """:func:`make_step`, and what the loop records, ``[L, *g, *params]`` as one vector in the
+    training dtype: one transfer to the host per step."""
     params, opt_state, value, grad = make_step(loss, optimizer, engine)(params, opt_state, x, y)
-    return params, opt_state, (jnp.asarray(value, jnp.result_type(*jax.tree.leaves(params))), grad)
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    leaves = jax.tree.leaves((value, grad, params))
+    return params, opt_state, jnp.concatenate([jnp.ravel(a).astype(dtype) for a in leaves])
 
 
 def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
@@ -313,17 +317,17 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
 
     params = jax.tree.map(jnp.asarray, problem.w0)
     opt_state = init_opt_state(settings["optimizer"], params, problem.learning_rate)
+    ends = np.cumsum([1] + [np.size(p) for p in leaves] * 2)  # [L | grad leaves | params]
     for epoch in range(epochs):
         for i in range(samples):
             params, opt_state, taken = _jitted_step(params, opt_state, problem.xs[i],
                                                     problem.ys[i], **settings)
-            # The step's one transfer to the host: its loss and gradient, and after an
-            # epoch's last sample also the parameters.
-            end_of_epoch = jax.tree.leaves(params) if i == samples - 1 else None
-            (value, grad), after = jax.device_get((taken, end_of_epoch))
+            taken = np.asarray(taken)  # the step's one transfer to the host
+            value, pieces = taken[0], np.split(taken, ends[:-1])[1:]
+            grad = [g.reshape(np.shape(p)) for g, p in zip(pieces, leaves, strict=False)]
             row = i if steps else 0
             losses[epoch, row] = value
-            for kept, g in zip(grads, jax.tree.leaves(grad), strict=True):
+            for kept, g in zip(grads, grad, strict=True):
                 kept[epoch if steps else 0, row] = g
             if not np.isfinite(value):
                 history = (check.truncated(history, epoch, row) if steps
@@ -331,9 +335,11 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
                 raise DivergenceError(epoch, i, float(value), problem.xs[i], problem.ys[i],
                                       history, _max_rate(problem))
             if on_step is not None:
-                on_step(Step(epoch, i, problem.xs[i], problem.ys[i], value, grad))
-            for kept, p in zip(params_after, after or (), strict=False):
-                kept[epoch] = p
+                on_step(Step(epoch, i, problem.xs[i], problem.ys[i], value,
+                             jax.tree.unflatten(treedef, grad)))
+            if i == samples - 1:  # the parameters after the epoch
+                for kept, p in zip(params_after, pieces[len(leaves):], strict=True):
+                    kept[epoch] = p.reshape(kept.shape[1:])
     return _kept(history, record)
 
 
