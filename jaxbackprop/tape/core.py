@@ -338,8 +338,8 @@ def local_gradients(eqn: Equation) -> list[Any]:
 
     Elementwise primitives only; a linear primitive's local derivative is its linear map.
     """
-    grads = []
-    for parent, partial in zip(eqn.parents, eqn.primitive.partials):
+    grads = []  # (one partial per input: impl has already accepted exactly these inputs)
+    for parent, partial in zip(eqn.parents, eqn.primitive.partials, strict=False):
         grads.append(None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params))
     return grads
 
@@ -366,11 +366,11 @@ def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
             cts[v] = None
         eqn = tape.equations[v - tape.num_inputs]
         transpose = eqn.primitive.transpose
-        grads = local_gradients(eqn) if transpose is None else None
+        grads = local_gradients(eqn) if transpose is None else []
         for k, parent in enumerate(eqn.parents):
             if parent is None:
                 continue
-            if grads is not None:  # elementwise: out_bar times the local gradient
+            if transpose is None:  # elementwise: out_bar times the local gradient
                 x_bar = unbroadcast(ct * grads[k], eqn.inputs[k])
             else:  # linear: the transpose of its linear map, applied to out_bar
                 x_bar = transpose(k, ct, *eqn.inputs, **eqn.params)
