@@ -46,10 +46,23 @@ def execute(source: Path) -> nbformat.NotebookNode:
 
 
 def strip_volatile(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop what changes on every run (execution times, kernel versions), so that a
-    rebuild with the same outputs leaves the file unchanged."""
-    for cell in notebook.cells:
+    """Drop or fix what changes on every run, so that a rebuild with the same outputs
+    leaves the file unchanged: execution times and kernel versions go, cell ids are
+    numbered, and a cell's consecutive prints are one stream (the kernel flushes them in
+    chunks of its own timing)."""
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index:02d}"
         cell.metadata.pop("execution", None)
+        outputs: list[nbformat.NotebookNode] = []
+        for out in cell.get("outputs", []):
+            previous = outputs[-1] if outputs else None
+            if (out.output_type == "stream" and previous is not None
+                    and previous.output_type == "stream" and previous.name == out.name):
+                previous.text += out.text
+            else:
+                outputs.append(out)
+        if "outputs" in cell:
+            cell.outputs = outputs
     notebook.metadata.pop("language_info", None)
     return notebook
 
