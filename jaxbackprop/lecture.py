@@ -44,18 +44,31 @@ EXAMPLE_SECOND_NOTE: tuple[float, float, float] = (2.0, 4.0, 1.0)  # dloss/dw = 
 
 
 def inner(x: jax.Array) -> jax.Array:
-    """The first function of the chain, ``y = a(x) = x ** 2``."""
+    """The first function of the chain, :math:`y = a(x) = x^2`.
+
+    >>> from jaxbackprop import lecture
+    >>> print(lecture.inner(3.0))
+    9.0
+    """
     return x**2
 
 
 def outer(y: jax.Array) -> jax.Array:
-    """The second function of the chain, ``z = b(y) = sin(y)``."""
+    r"""The second function of the chain, :math:`z = b(y) = \sin y`.
+
+    >>> from jaxbackprop import lecture
+    >>> print(lecture.outer(0.0))
+    0.0
+    """
     return jnp.sin(y)
 
 
 @dataclass(frozen=True)
 class ChainRule:
-    """``z = b(a(x))`` at one ``x``: both pieces' derivatives and their product."""
+    """``z = b(a(x))`` at one ``x``: both pieces' derivatives and their product.
+
+    Made by :func:`chain_rule`; every field is a JAX scalar.
+    """
 
     x: jax.Array
     y: jax.Array  # a(x)
@@ -68,7 +81,32 @@ class ChainRule:
 
 def chain_rule(x: ArrayLike = 1.5, a: Callable[[Any], Any] = inner,
                b: Callable[[Any], Any] = outer) -> ChainRule:
-    """The chain rule ``dz/dx = dz/dy * dy/dx`` for ``z = b(a(x))``, checked by ``jax.grad``."""
+    r"""The chain rule for :math:`z = b(a(x))`, each piece differentiated by ``jax.grad``.
+
+    .. math::
+
+       \frac{dz}{dx} = \frac{dz}{dy} \, \frac{dy}{dx}, \qquad y = a(x)
+
+    ``jax.grad(a)`` at ``x`` and ``jax.grad(b)`` at ``y`` give the two factors; their
+    product is compared with ``jax.grad`` of the composite.
+
+    Args:
+      x: where to differentiate.
+      a: the first function (default :func:`inner`, :math:`x^2`).
+      b: the second function (default :func:`outer`, :math:`\sin y`).
+
+    Returns:
+      A :class:`ChainRule` with ``x``, ``y``, ``z``, both factors, their product
+      ``dz_dx_chain`` and ``jax.grad`` of the composite, ``dz_dx_jax``.
+
+    Examples:
+      >>> from jaxbackprop import lecture
+      >>> c = lecture.chain_rule(1.5)
+      >>> print(c.dy_dx, c.dz_dy)           # 2x and cos(x**2)
+      3.0 -0.62817365
+      >>> print(c.dz_dx_chain, c.dz_dx_jax)
+      -1.884521 -1.884521
+    """
     x = jnp.asarray(x, dtype=default_float_dtype())
     y = a(x)
     dy_dx = jax.grad(a)(x)
@@ -117,20 +155,79 @@ def _floats(*numbers: Any) -> tuple[jax.Array, ...]:
 
 
 def multiply_node(x: ArrayLike = 2.0, y: ArrayLike = 3.0) -> Graph:
-    """The node ``z = x * y``: local gradients ``dz/dx = y`` and ``dz/dy = x``."""
+    r"""The node :math:`z = x y` as a graph, with its local gradients.
+
+    :math:`\partial z/\partial x = y` and :math:`\partial z/\partial y = x`, each from
+    ``jax.grad`` of the node's own function. With :math:`z` as the output, the adjoints
+    are the local gradients themselves.
+
+    Args:
+      x: the first input.
+      y: the second input.
+
+    Returns:
+      A :class:`~jaxbackprop.graph.Graph` with the values ``x``, ``y``, ``z`` and one
+      operation.
+
+    Examples:
+      >>> from jaxbackprop import lecture
+      >>> node = lecture.multiply_node(x=2.0, y=3.0)
+      >>> print(node.table("local"))
+      1. Forward pass: each value from its inputs
+         x  =  (input)    2
+         y  =  (input)    3
+         z  =  mul(x, y)  = 6
+      <BLANKLINE>
+      2. Local gradients at each node
+         dz/dx  =  y  = 3
+         dz/dy  =  x  = 2
+    """
     x, y = _floats(x, y)
     z, op = _node("z", "mul", lambda a, b: a * b, {"x": x, "y": y}, ("y", "x"))
     return _graph({"x": (x, "parameter"), "y": (y, "parameter")}, [op],
                   {"x": x, "y": y, "z": z}, "z")
 
 
-def linear_regression(x: ArrayLike = 1.0, y: ArrayLike = 2.0, w: ArrayLike = 1.0) -> Graph:
-    """The lecture's graph for one sample: ``y_hat = w * x``, ``s = y_hat - y``, ``L = s ** 2``.
+def linear_regression(x: float = 1.0, y: float = 2.0, w: float = 1.0) -> Graph:
+    r"""The lecture's graph for one sample, with all the numbers of its three steps.
 
-    Each node is differentiated on its own by ``jax.grad`` (the local gradients); the
-    adjoints then follow by the chain rule. ``w`` is the parameter; ``x`` and ``y`` are
-    fixed data. At ``x=1, y=2, w=1``: ``y_hat=1, s=-1, L=1``, ``dL/ds = 2s = -2``,
-    ``ds/dy_hat = 1``, ``dy_hat/dw = x = 1``, so ``dL/dy_hat = -2`` and ``dL/dw = -2``.
+    .. math::
+
+       \hat y = w x, \qquad s = \hat y - y, \qquad L = s^2
+
+    1. Forward pass: every node's value.
+    2. Local gradients: each node differentiated on its own by ``jax.grad``
+       (:math:`\partial L/\partial s = 2s`, :math:`\partial s/\partial \hat y = 1`,
+       :math:`\partial \hat y/\partial w = x`).
+    3. Backward pass: the adjoints, by the chain rule edge by edge from
+       :math:`\partial L/\partial L = 1`.
+
+    ``w`` is the parameter; ``x`` and ``y`` are fixed data (the lecture's red lines).
+
+    Args:
+      x: the sample's input.
+      y: the sample's target.
+      w: the weight.
+
+    Returns:
+      A :class:`~jaxbackprop.graph.Graph`: values ``w, x, y, y_hat, s, L`` with their
+      adjoints, and the three operations with their local gradients.
+
+    Examples:
+      The first note's numbers: ``y_hat = 1``, ``s = -1``, loss 1, ``dL/dw = -2``.
+
+      >>> from jaxbackprop import lecture
+      >>> graph = lecture.linear_regression(x=1.0, y=2.0, w=1.0)
+      >>> print(graph.value("L").value, graph.value("w").adjoint)
+      1.0 -2.0
+      >>> print(graph.table("backward").split("\n\n")[-1])  # doctest: +NORMALIZE_WHITESPACE
+      3. Backward pass: the chain rule, from the loss back to the inputs
+         dL/dL      =  1
+         dL/ds      =  dL/dL * dL/ds          = -2
+         dL/dy_hat  =  dL/ds * ds/dy_hat      = -2
+         dL/dy      =  dL/ds * ds/dy          = 2   (not needed: fixed data)
+         dL/dw      =  dL/dy_hat * dy_hat/dw  = -2
+         dL/dx      =  dL/dy_hat * dy_hat/dx  = -2   (not needed: fixed data)
     """
     x, y, w = _floats(x, y, w)
     y_hat, mul = _node("y_hat", "mul", predict, {"w": w, "x": x}, ("x", "w"))

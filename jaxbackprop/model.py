@@ -45,14 +45,48 @@ def _operands(*args: ArrayLike) -> tuple[ArrayLike, ...]:
 
 
 def predict(w: ArrayLike, x: ArrayLike) -> ArrayLike:
-    """The linear model ``y_hat = w * x`` (broadcasting)."""
+    r"""The linear model of the lecture, :math:`\hat y = w x`.
+
+    On the tape the product is named ``y_hat``; ``w`` and ``x`` broadcast against each
+    other, so ``x`` can be a batch.
+
+    Args:
+      w: the weight, a number or an array.
+      x: the input, a number or an array that broadcasts with ``w``.
+
+    Returns:
+      ``w * x`` as a JAX array (a tape value when either input is one).
+
+    Examples:
+      >>> import jaxbackprop as jb
+      >>> print(jb.predict(2.0, 4.0))
+      8.0
+      >>> print(jb.predict(2.0, [1.0, 2.0, 3.0]))
+      [2. 4. 6.]
+    """
     w, x = _operands(w, x)
     y_hat = w * x
     return y_hat
 
 
 def squared_error(y_hat: ArrayLike, y: ArrayLike) -> ArrayLike:
-    """``L = s ** 2`` with ``s = y_hat - y``; ``dL/ds = 2 s`` and ``ds/dy_hat = 1``."""
+    r"""The squared error :math:`L = s^2` of the residual :math:`s = \hat y - y`.
+
+    Its local gradients are :math:`\partial L/\partial s = 2s` and
+    :math:`\partial s/\partial \hat y = 1`. On the tape ``s`` and ``L`` are named.
+
+    Args:
+      y_hat: the prediction.
+      y: the target, broadcasting with ``y_hat``.
+
+    Returns:
+      ``(y_hat - y) ** 2``, elementwise.
+
+    Examples:
+      >>> import jaxbackprop as jb
+      >>> print(jb.squared_error(1.0, 2.0))
+      1.0
+    """
     y_hat, y = _operands(y_hat, y)
     s = y_hat - y
     L = s**2  # noqa: N806  (the lecture's name)
@@ -60,12 +94,58 @@ def squared_error(y_hat: ArrayLike, y: ArrayLike) -> ArrayLike:
 
 
 def loss(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> ArrayLike:
-    """The lecture's loss for one sample: ``L(w) = (w * x - y) ** 2``."""
+    r"""The lecture's loss for one sample, :math:`L(w) = (w x - y)^2`.
+
+    :func:`predict` then :func:`squared_error`: the graph ``y_hat = w * x``,
+    ``s = y_hat - y``, ``L = s ** 2`` that the lecture differentiates by hand. Pure, so
+    ``jax.grad``, ``jax.jit``, ``jax.vmap`` and :func:`jaxbackprop.tape.grad` all take it.
+
+    Args:
+      w: the weight (the parameter).
+      x: the input (fixed data).
+      y: the target (fixed data).
+
+    Returns:
+      The loss, a JAX array of the broadcast shape of the inputs (a scalar for scalars).
+
+    Examples:
+      The first note's example, ``x=1, y=2, w=1``: loss 1 and ``dL/dw = -2``.
+
+      >>> import jax
+      >>> import jaxbackprop as jb
+      >>> print(jb.loss(1.0, 1.0, 2.0))
+      1.0
+      >>> print(jax.grad(jb.loss)(1.0, 1.0, 2.0))
+      -2.0
+    """
     return squared_error(predict(w, x), y)
 
 
 def loss_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> jax.Array:
-    """The closed form ``dL/dw = 2 (w x - y) x = 2 s x``, an independent check on autodiff."""
+    r"""The gradient of :func:`loss` in closed form, an independent check on autodiff.
+
+    .. math::
+
+       \frac{\partial L}{\partial w} = \frac{\partial L}{\partial s}
+       \frac{\partial s}{\partial \hat y} \frac{\partial \hat y}{\partial w}
+       = 2 s \cdot 1 \cdot x = 2 (w x - y) x
+
+    Args:
+      w: the weight.
+      x: the input.
+      y: the target.
+
+    Returns:
+      ``2 * (w * x - y) * x``, a JAX array.
+
+    Examples:
+      The second note's example, ``x=2, y=4, w=1``: ``2sx = -8``, as ``jax.grad`` gives.
+
+      >>> import jax
+      >>> import jaxbackprop as jb
+      >>> print(jb.loss_grad(1.0, 2.0, 4.0), jax.grad(jb.loss)(1.0, 2.0, 4.0))
+      -8.0 -8.0
+    """
     w, x, y = _operands(w, x, y)
     return 2.0 * (w * x - y) * x
 
@@ -88,10 +168,33 @@ def _check_batch(xs: ArrayLike, ys: ArrayLike) -> tuple[jax.Array, jax.Array]:
 
 
 def mean_loss(w: ArrayLike, xs: ArrayLike, ys: ArrayLike) -> jax.Array:
-    """The batch mean ``(1/N) sum_i (w x_i - y_i) ** 2``, :func:`loss` mapped by ``jax.vmap``.
+    r"""The mean of :func:`loss` over a batch, :func:`loss` mapped by ``jax.vmap``.
 
-    ``xs`` and ``ys`` have the same shape; the batch runs along their first axis.
-    Raises ``ValueError`` naming both shapes when they differ.
+    .. math::
+
+       \bar L(w) = \frac{1}{N} \sum_{i=1}^{N} (w x_i - y_i)^2
+
+    Args:
+      w: the weight, shared by every sample.
+      xs: the inputs, the batch along the first axis.
+      ys: the targets, of the same shape as ``xs``.
+
+    Returns:
+      The mean loss, a scalar JAX array.
+
+    Raises:
+      ValueError: ``xs`` and ``ys`` differ in shape (both shapes are named), or are
+        scalars rather than batches.
+
+    Examples:
+      >>> import jaxbackprop as jb
+      >>> from jaxbackprop import lecture
+      >>> print(jb.mean_loss(1.0, lecture.X_DATA, lecture.Y_DATA))   # (1 + 4 + 9) / 3
+      4.666667
+      >>> jb.mean_loss(1.0, [1.0, 2.0], [2.0, 4.0, 6.0])
+      Traceback (most recent call last):
+      ...
+      ValueError: mean_loss: xs and ys must have the same shape, got xs.shape=(2,) and ys.shape=(3,)
     """
     xs, ys = _check_batch(xs, ys)
     (w,) = _operands(w)
@@ -105,5 +208,23 @@ def _loss_and_grad(w: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array,
 
 
 def loss_and_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """``(L, dL/dw)`` from ``jax.value_and_grad(loss)``, jit-compiled; integers promoted."""
+    """The loss and its gradient ``(L, dL/dw)`` from ``jax.value_and_grad(loss)``, compiled.
+
+    Unlike ``jax.grad(loss)``, which refuses integer inputs, this promotes integers to
+    JAX's default float dtype first.
+
+    Args:
+      w: the weight.
+      x: the input.
+      y: the target.
+
+    Returns:
+      A pair of JAX arrays ``(loss(w, x, y), dL/dw)``.
+
+    Examples:
+      >>> import jaxbackprop as jb
+      >>> value, grad = jb.loss_and_grad(1, 2, 4)
+      >>> print(value, grad)
+      4.0 -8.0
+    """
     return _loss_and_grad(*_operands(w, x, y))
