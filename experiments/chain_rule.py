@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 from _common import Results, parser, run, table
+
 from jaxbackprop import draw, lecture
 from jaxbackprop.cli.common import finite_float
 

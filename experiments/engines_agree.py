@@ -15,8 +15,8 @@ import sys
 
 import jax
 import numpy as np
-
 from _common import Results, parser, run, table
+
 from jaxbackprop import lecture, tape
 from jaxbackprop.cli.common import positive_int
 from jaxbackprop.model import loss, loss_grad

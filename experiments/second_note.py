@@ -13,8 +13,8 @@ import sys
 
 import jax
 import numpy as np
-
 from _common import Results, parser, run, table
+
 from jaxbackprop import draw, lecture, tape
 from jaxbackprop.model import loss, loss_grad
 

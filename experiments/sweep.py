@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 import optax
-
 from _common import Results, parser, run, table
+
 from jaxbackprop import draw, lecture, train
 from jaxbackprop.cli.common import positive_int
 from jaxbackprop.model import loss

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 
 import jax
-
 from _common import Results, parser, run
+
 from jaxbackprop import jaxpr, lecture, tape
 from jaxbackprop.cli.common import finite_float
 from jaxbackprop.model import loss

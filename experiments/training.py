@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 import optax
-
 from _common import Results, parser, run
+
 from jaxbackprop import draw, lecture, train
 from jaxbackprop.cli.common import positive_float, positive_int
 from jaxbackprop.cli.train import trace

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 from _common import Results, parser, run, table
+
 from jaxbackprop import lecture, tape
 from jaxbackprop.cli.common import finite_float
 

@@ -7,8 +7,8 @@ import csv
 import json
 import runpy
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import jax
 import numpy as np
