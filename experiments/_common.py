@@ -62,7 +62,8 @@ class Results:
         try:
             for view in views:
                 for suffix in (".svg", ".png"):
-                    self._keep(draw.write_graph(graph, self.folder / f"{stem}_{view}{suffix}", view))
+                    path = self.folder / f"{stem}_{view}{suffix}"
+                    self._keep(draw.write_graph(graph, path, view))
         except draw.RendererNotFoundError as error:
             print(f"note: pictures skipped, the .dot files are written: {error}", file=sys.stderr)
 
@@ -72,7 +73,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [list(header)] + [[c if isinstance(c, str) else format_number(c, 6) for c in row]
                               for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths)] + lines[1:])
 
 

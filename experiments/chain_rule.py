@@ -18,13 +18,15 @@ from jaxbackprop import draw, lecture
 from jaxbackprop.cli.common import finite_float
 
 NAME = "chain_rule"
-COLUMNS = ("x", "y = a(x)", "z = b(y)", "dy/dx", "dz/dy", "dz/dy * dy/dx", "jax.grad", "|difference|")
+COLUMNS = ("x", "y = a(x)", "z = b(y)", "dy/dx", "dz/dy", "dz/dy * dy/dx", "jax.grad",
+           "|difference|")
 
 
 def main(args, results: Results) -> int:
     c = lecture.chain_rule(args.x)
     print(f"z = b(a(x)) at x = {args.x:g}:  y = {float(c.y):.6g},  z = {float(c.z):.6g}")
-    print(f"dz/dy * dy/dx = {float(c.dz_dy):.6g} * {float(c.dy_dx):.6g} = {float(c.dz_dx_chain):.6g}")
+    print(f"dz/dy * dy/dx = {float(c.dz_dy):.6g} * {float(c.dy_dx):.6g} "
+          f"= {float(c.dz_dx_chain):.6g}")
     print(f"jax.grad(b(a(x)))           = {float(c.dz_dx_jax):.6g}\n")
     results.graph("chain", draw.chain_rule_graph(c), views=("backward",))
 
@@ -32,7 +34,8 @@ def main(args, results: Results) -> int:
     rows = []
     for x in grid:
         r = lecture.chain_rule(float(x))
-        rows.append([float(v) for v in (r.x, r.y, r.z, r.dy_dx, r.dz_dy, r.dz_dx_chain, r.dz_dx_jax)]
+        values = (r.x, r.y, r.z, r.dy_dx, r.dz_dy, r.dz_dx_chain, r.dz_dx_jax)
+        rows.append([float(v) for v in values]
                     + [abs(float(r.dz_dx_chain) - float(r.dz_dx_jax))])
     shown = rows if args.quick else rows[::10]
     print(table(COLUMNS, shown))

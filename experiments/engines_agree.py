@@ -38,9 +38,10 @@ def points(count: int, seed: int) -> list[tuple[str, float, float, float]]:
     x2, y2, w2 = lecture.EXAMPLE_SECOND_NOTE
     named = [("first note", w1, x1, y1), ("second note", w2, x2, y2)]
     named += [(f"sample {i}", lecture.W0, x, y)
-              for i, (x, y) in enumerate(zip(lecture.X_DATA, lecture.Y_DATA))]
+              for i, (x, y) in enumerate(zip(lecture.X_DATA, lecture.Y_DATA, strict=True))]
     rng = np.random.default_rng(seed)
-    return named + [(f"random {i}", *map(float, rng.normal(0.0, 3.0, size=3))) for i in range(count)]
+    return named + [(f"random {i}", *map(float, rng.normal(0.0, 3.0, size=3)))
+                    for i in range(count)]
 
 
 def main(args, results: Results) -> int:
@@ -48,20 +49,22 @@ def main(args, results: Results) -> int:
     rows = []
     for label, w, x, y in points(5 if args.quick else args.points, args.seed):
         closed = float(loss_grad(w, x, y))
-        found = {"jax.grad": float(jax.grad(loss)(w, x, y)), "tape.grad": float(tape.grad(loss)(w, x, y)),
+        found = {"jax.grad": float(jax.grad(loss)(w, x, y)),
+                 "tape.grad": float(tape.grad(loss)(w, x, y)),
                  "finite differences": finite_difference(w, x, y)}
         worst = max(abs(v - closed) / (TOLERANCE[k] * (1 + abs(closed))) for k, v in found.items())
         rows.append([label, w, x, y, closed, *found.values(), worst])
     print(table(COLUMNS, rows[:10]))
     failures = [row[0] for row in rows if row[-1] > 1]
-    worst = {name: max(abs(row[5 + i] - row[4]) for row in rows) for i, name in enumerate(TOLERANCE)}
+    worst = {name: max(abs(row[5 + i] - row[4]) for row in rows)
+             for i, name in enumerate(TOLERANCE)}
     print(f"\n{len(rows)} points; largest |engine - closed form|: "
           + ", ".join(f"{name} {value:.3g}" for name, value in worst.items()))
     print("all engines agree" if not failures else f"DISAGREEMENT at {', '.join(failures)}")
     results.csv("engines.csv", COLUMNS, rows)
-    results.json("summary.json", {"points": len(rows), "dtype": "float64", "finite_difference_step": STEP,
-                                  "tolerance": TOLERANCE, "max_abs_difference": worst,
-                                  "disagreements": failures})
+    results.json("summary.json", {"points": len(rows), "dtype": "float64",
+                                  "finite_difference_step": STEP, "tolerance": TOLERANCE,
+                                  "max_abs_difference": worst, "disagreements": failures})
     return 1 if failures else 0
 
 

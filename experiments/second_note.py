@@ -31,7 +31,8 @@ def main(args, results: Results) -> int:
                float(tape.grad(loss)(w, x, y))]
     ws = np.linspace(-1.0, 5.0, 7 if args.quick else 25)
     rows = [[float(v), float(loss(v, x, y)), float(loss_grad(v, x, y)),
-             float(jax.grad(loss)(float(v), x, y)), float(tape.grad(loss)(float(v), x, y))] for v in ws]
+             float(jax.grad(loss)(float(v), x, y)), float(tape.grad(loss)(float(v), x, y))]
+            for v in ws]
     print(table(COLUMNS, [at_note]) + "\n")
     worst = max(abs(r[i] - r[2]) for r in [at_note] + rows for i in (3, 4))
     print(f"largest |engine - 2sx| over {len(rows)} values of w: {worst:.3g}")
@@ -43,7 +44,8 @@ def main(args, results: Results) -> int:
     results.figure("loss_and_slope.png", draw.curves_figure(
         columns[0], {"loss (w x - y)^2": columns[1], "dloss/dw = 2sx": columns[2],
                      "jax.grad": columns[3], "tape.grad": columns[4]},
-        xlabel="w", ylabel="value", title=f"x={x:g}, y={y:g}: slope 2sx = {2 * s * x:g} at w={w:g}, 0 at w=y/x={y / x:g}"))
+        xlabel="w", ylabel="value",
+        title=f"x={x:g}, y={y:g}: slope 2sx = {2 * s * x:g} at w={w:g}, 0 at w=y/x={y / x:g}"))
     results.graph("graph", lecture.linear_regression(x, y, w), views=("backward",))
     return 0
 

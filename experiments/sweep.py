@@ -34,18 +34,20 @@ def main(args, results: Results) -> int:
     final_w, history = train.sweep(loss, grid_w0, lecture.X_DATA, lecture.Y_DATA, optimizer=sgd,
                                    epochs=lecture.EPOCHS, record="epochs")
     final_loss = np.asarray(history.epoch_loss)[..., -1]
-    rows = [[float(r), float(w0), float(w), float(l)]
-            for r, w0, w, l in zip(grid_rate.ravel(), grid_w0.ravel(), np.ravel(final_w), final_loss.ravel())]
+    rows = [[float(r), float(w0), float(w), float(loss_)]
+            for r, w0, w, loss_ in zip(grid_rate.ravel(), grid_w0.ravel(), np.ravel(final_w),
+                                       final_loss.ravel(), strict=True)]
     header = ("learning rate", "w0", "final w", "final loss")
-    print(table(header, [[f"{r:.4g}", w0, f"{w:.6g}", f"{l:.3g}"] for r, w0, w, l in rows
+    print(table(header, [[f"{r:.4g}", w0, f"{w:.6g}", f"{loss_:.3g}"] for r, w0, w, loss_ in rows
                          if w0 == lecture.W0]))
     finite = np.isfinite(final_loss[:, 0])
     best = int(np.nanargmin(np.where(finite, final_loss[:, 0], np.nan)))
-    print(f"\n{len(rows)} trainings of {lecture.EPOCHS} epochs; from w0={lecture.W0:g} the lowest final loss "
-          f"{final_loss[best, 0]:.3g} is at learning rate {rates[best]:.3g}")
+    print(f"\n{len(rows)} trainings of {lecture.EPOCHS} epochs; from w0={lecture.W0:g} the "
+          f"lowest final loss {final_loss[best, 0]:.3g} is at learning rate {rates[best]:.3g}")
     results.csv("sweep.csv", header, rows)
+    finite_loss = np.where(np.isfinite(final_loss), final_loss, None)  # JSON has no inf/NaN
     results.json("summary.json", {"learning_rates": rates.tolist(), "w0": w0s.tolist(),
-                                  "final_loss": np.where(np.isfinite(final_loss), final_loss, None).tolist(),
+                                  "final_loss": finite_loss.tolist(),
                                   "best_learning_rate_from_lecture_w0": float(rates[best])})
     fig = draw.sweep_figure(rates, final_loss, labels=[f"w0 = {w:g}" for w in w0s],
                             title=f"per-sample SGD, final loss after {lecture.EPOCHS} epochs")
@@ -56,5 +58,6 @@ def main(args, results: Results) -> int:
 if __name__ == "__main__":
     p = parser(NAME, __doc__.splitlines()[0])
     p.add_argument("--rates", type=positive_int, default=25,
-                   help="learning rates between 1e-3 and 0.5, 5 with --quick (default: %(default)s)")
+                   help="learning rates between 1e-3 and 0.5, 5 with --quick "
+                        "(default: %(default)s)")
     sys.exit(run(main, p.parse_args()))

@@ -36,7 +36,8 @@ def main(args, results: Results) -> int:
     results.json("numbers.json", {
         "inputs": {"x": args.x, "y": args.y, "w": args.w},
         "forward": {op.output: float(g.value(op.output).value) for op in g.operations},
-        "local_gradients": {f"d{e.target}/d{e.source}": {"formula": e.formula, "value": float(e.value)}
+        "local_gradients": {f"d{e.target}/d{e.source}": {"formula": e.formula,
+                                                        "value": float(e.value)}
                             for op in g.operations for e in op.local_gradients},
         "adjoints": {f"dL/d{v.name}": float(v.adjoint) for v in g.values if v.role != "data"},
         "dL_dw": {"jax.grad": dw_jax, "tape.grad": dw_tape},

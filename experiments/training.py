@@ -29,7 +29,8 @@ def main(args, results: Results) -> int:
     # The notes' trace, printed by the same code as `jaxbackprop train`.
     w, history = trace(print, learning_rate=args.lr, epochs=epochs, engine=args.engine)
     rows = [[epoch, i, x, y, float(history.losses[epoch, i]), float(history.grads[epoch, i])]
-            for epoch in range(epochs) for i, (x, y) in enumerate(zip(lecture.X_DATA, lecture.Y_DATA))]
+            for epoch in range(epochs)
+            for i, (x, y) in enumerate(zip(lecture.X_DATA, lecture.Y_DATA, strict=True))]
     _, fused = train.train_scan(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                                 optimizer=optax.sgd(args.lr), epochs=epochs, engine=args.engine)
     gap = float(np.max(np.abs(np.asarray(fused.losses) - np.asarray(history.losses))))
@@ -49,7 +50,8 @@ def main(args, results: Results) -> int:
 if __name__ == "__main__":
     p = parser(NAME, __doc__.splitlines()[0])
     p.add_argument("--engine", choices=tuple(train.ENGINES), default="jax",
-                   help="who computes dL/dw: jax.grad or the hand-written tape (default: %(default)s)")
+                   help="who computes dL/dw: jax.grad or the hand-written tape "
+                        "(default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=lecture.EPOCHS,
                    help="epochs, 2 with --quick (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=lecture.LEARNING_RATE,

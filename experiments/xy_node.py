@@ -39,16 +39,20 @@ def main(args, results: Results) -> int:
     for x, y in points:
         node = lecture.multiply_node(float(x), float(y))
         dz_dx, dz_dy = (float(e.value) for e in node.operation("z").local_gradients)
-        tape_dx, tape_dy = (float(v) for v in tape.grad(product, argnums=(0, 1))(float(x), float(y)))
+        tape_grads = tape.grad(product, argnums=(0, 1))(float(x), float(y))
+        tape_dx, tape_dy = (float(v) for v in tape_grads)
         closed = (float(y), float(x))  # dz/dx = y, dz/dy = x
-        worst = max(abs(a - b) for a, b in zip((dz_dx, dz_dy, tape_dx, tape_dy), closed * 2))
-        rows.append([float(x), float(y), float(node.value("z").value), dz_dx, dz_dy, tape_dx, tape_dy, worst])
+        found = (dz_dx, dz_dy, tape_dx, tape_dy)
+        worst = max(abs(a - b) for a, b in zip(found, closed * 2, strict=True))
+        rows.append([float(x), float(y), float(node.value("z").value), dz_dx, dz_dy, tape_dx,
+                     tape_dy, worst])
     print(table(COLUMNS, rows[:6]))
     worst = max(row[-1] for row in rows)
     print(f"\nlargest difference from the closed form over {len(rows)} points: {worst:.3g}")
     results.csv("xy_node.csv", COLUMNS, rows)
     results.json("summary.json", {"x": args.x, "y": args.y, "z": rows[0][2], "dz_dx": rows[0][3],
-                                  "dz_dy": rows[0][4], "points": len(rows), "max_abs_difference": worst})
+                                  "dz_dy": rows[0][4], "points": len(rows),
+                                  "max_abs_difference": worst})
     return 0
 
 

@@ -21,6 +21,10 @@ from jax.typing import ArrayLike
 
 from jaxbackprop._dtypes import default_float_dtype
 
+# What a trainer takes as ``xs`` and ``ys``: an array, or a sequence of samples such as the
+# lecture's tuples of floats (``lecture.X_DATA``); samples run along the first axis.
+Samples = ArrayLike | Sequence[ArrayLike]
+
 RECORDS: tuple[str, ...] = ("steps", "epochs", "final")
 ENGINES: tuple[str, ...] = ("jax", "tape")
 
@@ -169,7 +173,7 @@ def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
     return jax.tree.unflatten(treedef, leaves), dtype
 
 
-def as_samples(xs: ArrayLike, ys: ArrayLike, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """``xs`` and ``ys`` as host arrays of ``dtype``, samples along their first axis.
 
     Refused, naming the argument: anything but numbers (strings are not parsed), no sample
@@ -220,7 +224,7 @@ class Problem(NamedTuple):
     settings: dict[str, Any]  # the static settings of the compiled program
 
 
-def prepare(loss: Any, w0: Any, xs: ArrayLike, ys: ArrayLike, *, optimizer: Any,
+def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
             learning_rate: ArrayLike | None, epochs: Any, engine: Any, record: Any,
             runs: bool = False) -> Problem:
     """Check a trainer's arguments (errors name the argument) and convert them.

@@ -342,7 +342,7 @@ def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Arr
     return TrainHistory(None, None, epoch_loss, params(after)), quadratic
 
 
-def train_parallel(loss: LossFn, w0: Any, xs: Any, ys: Any, *,
+def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, *,
                    optimizer: optax.GradientTransformation, epochs: int,
                    record: Record = "steps") -> tuple[Any, TrainHistory]:
     r"""Per-sample SGD (the lecture's loop) solved by a parallel scan over its affine steps.

@@ -188,7 +188,7 @@ def multiply_node(x: ArrayLike = 2.0, y: ArrayLike = 3.0) -> Graph:
                   {"x": x, "y": y, "z": z}, "z")
 
 
-def linear_regression(x: float = 1.0, y: float = 2.0, w: float = 1.0) -> Graph:
+def linear_regression(x: ArrayLike = 1.0, y: ArrayLike = 2.0, w: ArrayLike = 1.0) -> Graph:
     r"""The lecture's graph for one sample, with all the numbers of its three steps.
 
     .. math::

@@ -49,6 +49,7 @@ from jaxbackprop.train import (
     Engine,
     LossFn,
     Record,
+    Samples,
     TrainHistory,
     init_opt_state,
     sweep_program,
@@ -72,7 +73,7 @@ def _axis_size(mesh: Mesh, axis: str) -> int:
 # Independent trainings, split across devices
 
 
-def sharded_sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                   optimizer: optax.GradientTransformation, learning_rate: ArrayLike | None = None,
                   epochs: int = EPOCHS, engine: Engine = "jax", record: Record = "steps",
                   mesh: Mesh | None = None) -> tuple[Any, TrainHistory]:
@@ -150,7 +151,7 @@ def data_parallel_program(w0: Any, learning_rate: Any, xb: Any, yb: Any, *, mesh
     return jax.lax.with_sharding_constraint(history, replicated)
 
 
-def data_parallel_train(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                         batch_size: int, optimizer: optax.GradientTransformation,
                         learning_rate: ArrayLike | None = None, epochs: int = EPOCHS,
                         engine: Engine = "jax",

@@ -50,7 +50,7 @@ from jax.typing import ArrayLike
 
 from jaxbackprop import _validate as check
 from jaxbackprop import tape
-from jaxbackprop._validate import DivergenceError
+from jaxbackprop._validate import DivergenceError, Samples
 from jaxbackprop.lecture import EPOCHS
 
 LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
@@ -143,7 +143,7 @@ def make_step(loss: LossFn, optimizer: optax.GradientTransformation,
     return step
 
 
-def trajectory(loss: LossFn, params: Any, xs: ArrayLike, ys: ArrayLike, *,
+def trajectory(loss: LossFn, params: Any, xs: Samples, ys: Samples, *,
                optimizer: optax.GradientTransformation, opt_state: Any = None,
                epochs: int = EPOCHS, engine: Engine = "jax", record: Record = "steps",
                unroll: int = UNROLL) -> TrainHistory:
@@ -264,7 +264,7 @@ def _jitted_step(params: Any, opt_state: Any, x: Any, y: Any, *, loss: LossFn,
     return params, opt_state, jnp.concatenate([jnp.ravel(a).astype(dtype) for a in leaves])
 
 
-def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                      optimizer: optax.GradientTransformation,
                      learning_rate: ArrayLike | None = None, epochs: int = EPOCHS,
                      engine: Engine = "jax", record: Record = "steps",
@@ -357,7 +357,7 @@ def _kept(history: TrainHistory, record: str) -> tuple[Any, TrainHistory]:
     return final, TrainHistory(None, None, None, jax.tree.map(lambda p: p[-1:], history.params))
 
 
-def train_scan(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                optimizer: optax.GradientTransformation, learning_rate: ArrayLike | None = None,
                epochs: int = EPOCHS, engine: Engine = "jax", record: Record = "steps",
                method: str = "sequential",
@@ -414,7 +414,7 @@ def train_scan(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     return final, history
 
 
-def sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
+def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
           optimizer: optax.GradientTransformation, learning_rate: ArrayLike | None = None,
           epochs: int = EPOCHS, engine: Engine = "jax",
           record: Record = "steps") -> tuple[Any, TrainHistory]:
@@ -446,4 +446,4 @@ def sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
 
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",
            "train_per_sample", "train_scan", "sweep", "sweep_program", "ENGINES",
-           "METHODS", "UNROLL", "Record", "Engine", "LossFn"]
+           "METHODS", "UNROLL", "Record", "Engine", "LossFn", "Samples"]

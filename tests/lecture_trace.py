@@ -38,7 +38,8 @@ def lecture_lines() -> list[str]:
     """The trace's lines in the layout of ``jaxbackprop train`` (grad and progress lines)."""
     lines = []
     for epoch, grads in enumerate(GRADS):
-        lines += [f"\tgrad:  {x} {y} {g:.4f}" for x, y, g in zip((1.0, 2.0, 3.0), (2.0, 4.0, 6.0), grads)]
+        lines += [f"\tgrad:  {x} {y} {g:.4f}"
+                  for x, y, g in zip((1.0, 2.0, 3.0), (2.0, 4.0, 6.0), grads, strict=True)]
         if epoch < len(EPOCH_LOSS):
             lines.append(f"progress: {epoch} {EPOCH_LOSS[epoch]:.4f}")
     return lines

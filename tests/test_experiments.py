@@ -17,8 +17,8 @@ import pytest
 from jaxbackprop import lecture
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SCRIPTS = ("chain_rule", "xy_node", "three_steps", "second_note", "training", "engines_agree", "sweep",
-           "parallel_sgd")
+SCRIPTS = ("chain_rule", "xy_node", "three_steps", "second_note", "training", "engines_agree",
+           "sweep", "parallel_sgd")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -63,7 +63,8 @@ def test_every_script_is_tested_and_has_help(monkeypatch, capsys) -> None:
 def test_chain_rule(tmp_path, monkeypatch, capsys) -> None:
     out, printed = quick("chain_rule", tmp_path, monkeypatch, capsys)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["dz_dx_chain"] == pytest.approx(2 * 1.5 * np.cos(1.5**2), rel=1e-5)  # b'(a(x)) a'(x)
+    # the chain rule: dz/dx = b'(a(x)) a'(x)
+    assert summary["dz_dx_chain"] == pytest.approx(2 * 1.5 * np.cos(1.5**2), rel=1e-5)
     rows = read_csv(out / "chain_rule.csv")
     assert len(rows) == summary["grid_points"] == 9
     for row in rows:

@@ -60,7 +60,8 @@ def test_integer_inputs_are_promoted_to_float() -> None:
 @settings(max_examples=50, deadline=None)
 @given(w=finite, x=finite, y=finite)
 def test_jax_grad_matches_closed_form(w: float, x: float, y: float) -> None:
-    np.testing.assert_allclose(jax.grad(jb.loss)(w, x, y), jb.loss_grad(w, x, y), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(jax.grad(jb.loss)(w, x, y), jb.loss_grad(w, x, y),
+                               rtol=1e-5, atol=1e-4)
 
 
 def test_mean_loss_is_the_mean_of_per_sample_losses() -> None:
