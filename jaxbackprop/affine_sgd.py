@@ -17,50 +17,62 @@ each group's maps (all groups at once), and recurse on the groups' maps. That is
 prefix scan (Blelloch 1990; Martin and Cundy 2018 for linear recurrences): ``O(N)`` work
 in ``O(log N)`` dependent rounds, where the sequential loop has ``N`` dependent steps.
 
-The form kept here is a radix-``GROUP`` scan. *Up*: split the maps into rows of
-``GROUP`` consecutive maps and compose each row in order, every row at once (one
-vectorised, fused pass), until one map is left (the final weights) or few enough to run
-in order. *Down* (every step kept): the weight at the start of each row is known from the
-level above; replay each row's ``GROUP`` maps from it, every row at once. The per-step
-weights then give the losses and gradients in one ``jax.vmap``-ed pass.
+The form kept here is a radix-``GROUP`` scan. For the final weight: split the maps into
+rows of ``GROUP`` consecutive maps and compose each row in order, every row at once (one
+vectorised, fused pass), until one map is left. For every weight (:func:`weights`): in
+every row at once, compose the row's prefixes ``P_j = map_j o ... o map_0`` (``GROUP``
+steps); the last is the row's map, and the same function on the rows' maps gives each
+row's starting weight; then every weight in one pass, ``w[row, j] = P_j-1(start)``.
+No pass replays the maps. The per-step weights then give the losses and gradients in one
+``jax.vmap``-ed pass.
 
 Where each form wins, measured on this project's 2-core CPU while other jobs shared it
-(``python experiments/parallel_sgd.py --forms``, the final weight after N = 1e6 steps,
-median of 7 rounds): the radix-8 scan 3.8 ms, the sequential floor (``lax.scan`` of
-``w = a w + b``, one fused multiply-add per step) 4.0 ms, a pairwise tree inside chunks
-of 1024 10.6 ms, a ``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks
-15.9 ms, ``jax.lax.associative_scan`` 30.8 ms. ``associative_scan`` computes every
-prefix, with strided slices and interleaves at each of its ``2 log2 N`` levels: a pass
-over memory each. The pairwise tree pays a pass per tree level; the chunked ``lax.scan``
-a loop iteration per step of a chunk, on short vectors, and a transpose. One radix-8
-level is one fused loop that reads the data once and leaves 8x fewer maps, so the whole
-reduction costs about one read of the data (0.8 ms against the floor's 1.8 ms, minima
-of 9 calls, ``GROUP`` 8 to 32 compared). On a GPU, with thousands of lanes,
-``associative_scan`` is the natural form (not measured: no GPU here).
+(``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final weight after
+N = 1e6 steps, median of 7 interleaved rounds): the sequential floor (``lax.scan`` of
+``w = a w + b``, one fused multiply-add per step) 3.6 ms, the radix-8 scan 3.9 ms, a
+pairwise tree inside chunks of 1024 5.8 ms, a ``lax.scan`` inside chunks of 256
+``jax.vmap``-ed across chunks 11.7 ms, ``jax.lax.associative_scan`` 25 ms.
+``associative_scan`` computes every prefix, with strided slices and interleaves at each
+of its ``2 log2 N`` levels: a pass over memory each. The pairwise tree pays a pass per
+tree level; the chunked ``lax.scan`` a loop iteration per step of a chunk, on short
+vectors, and a transpose. One radix-8 level is one fused loop that reads the data once
+and leaves 8x fewer maps, so the reduction costs about one read of the data (0.8 ms
+against the floor's 1.8 ms, minima of 9 calls on a quieter machine, ``GROUP`` 8 to 32
+compared). For every weight, XLA fuses the row's prefixes into the pass that writes the
+weights and recomputes them per column, ``O(GROUP^2)`` work a row: there ``GROUP`` 4-8
+is best (N = 1e6, minima: 3.7, 4.9, 6.9, 9.2 ms for 4, 8, 16, 32, against 7.6 ms for
+the replay it replaced and 11 ms for a ``lax.scan`` over the columns). On a GPU, with
+thousands of lanes, ``associative_scan`` is the natural form (not measured here).
 
-What that buys end to end on this CPU is little: :func:`train_parallel` also builds the
-maps from the loss's Hessian, checks on every sample that the loss is quadratic, and
-probes the optimizer, a fixed cost of about 1 ms plus about two more passes over the
-data. With every step kept, the down-sweep (replaying each row from its start) costs
-5-7 ms at N = 1e6, more than the sequential trainer. With ``d`` features a composition
-is a ``d x d`` matrix product against the sequential step's ``O(d)``: about even with
-the sequential trainer at ``d = 2, 3`` and 3-7x slower at ``d = 4, 8`` (N = 1e5), so on
-a CPU it pays for one weight only. The method is the lesson: per-sample SGD is not
-bound to its chain of dependent steps when each step is affine.
+What that buys end to end on this CPU is little. The machine is shared, so one run at
+N = 1e6 (the same command, median of 7): every step kept, the parallel trainer 12.8 ms
+against the sequential ``train_scan``'s 11.2 ms (0.88x); the final weight 5.2 ms against
+the floor's 3.8 ms (0.73x). Below N = 1e5 a fixed cost of about 0.8 ms (the shared
+input checks, the optimizer probe, a dispatch and one transfer) dominates. Both lose
+because the sequential loops are already near a memory pass on this CPU: a per-sample
+step costs a few nanoseconds, and the scan needs the maps built (a pass), reduced (a
+pass), and with every step the weights written and read again. With ``d`` features a
+composition is a ``d x d`` matrix product against the sequential step's ``O(d)``: about
+even with the sequential trainer at ``d = 2, 3`` and 3-7x slower at ``d = 4, 8``
+(N = 1e5). The method is the lesson: per-sample SGD is not bound to its chain of
+dependent steps when each step is affine; the hardware that profits is one with many
+more lanes than this CPU's.
 
 Which problems: this solves per-sample SGD *exactly* (up to rounding) only when each
-step is affine: the loss's Hessian with respect to the parameters must not depend on
-them, and the optimizer must be plain SGD (``updates = -lr_k g``, with a constant or
+step is affine: the loss must be quadratic in the parameters (its Hessian does not depend
+on them), and the optimizer must be plain SGD (``updates = -lr_k g``, with a constant or
 scheduled rate and nothing else). Both are *checked*, not taken on trust, because a
-wrong answer would be silent: :func:`train_parallel` evaluates the Hessian at ``w0`` and
-at a random point, and the gradient at a second random point against ``c_i + H_i w``, on
-every sample (a ``ValueError`` if they differ beyond rounding); and it probes the
-optimizer's ``update`` at every step with two unrelated gradients (the second with
-signs and magnitudes up to ``2^20``) at random parameters: both updates must be
-``-lr_k`` times the gradient, for one scalar ``lr_k``, and the next state must not depend
-on the gradient. Momentum, Adam, weight decay and clipping below ``2^20`` fail these
-probes. A check at points is not a proof: a piecewise loss whose pieces agree at every
-probed point would pass (none of the model's losses is such).
+wrong answer would be silent. The loss is checked exactly, once, when the training is
+compiled, from its program (:func:`check_quadratic`): each value's degree in the
+parameters is read off the loss's jaxpr, and any operation that is not a polynomial
+(``tanh``, ``abs``, ``max``, a division by the parameters...) or a degree above 2 is
+refused, naming the operation; nothing is evaluated per sample. The optimizer is probed
+at every step with two unrelated gradients (the second with signs and magnitudes up to
+``2^20``) at random parameters: both updates must be ``-lr_k`` times the gradient, for
+one scalar ``lr_k``, and the next state must not depend on the gradient (0.06 ms for a
+constant rate). Momentum, Adam, weight decay and clipping below ``2^20`` fail this probe;
+a probe at points is not a proof (an optimizer that treats other gradients differently
+would pass), as the loss's check is.
 """
 
 from __future__ import annotations
@@ -82,7 +94,7 @@ from jaxbackprop.train import TrainHistory
 LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
 Record = Literal["steps", "epochs", "final"]
 Maps = tuple[jax.Array, jax.Array]  # (A, b): A (n,) and b (n,) for one weight, (n, d, d), (n, d)
-GROUP = 8  # maps composed in order per row, every row at once (8 measured best of 8-64)
+GROUP = 8  # maps per row (measured best: 8-32 for the final weight, 4-8 for every weight)
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,9 +454,10 @@ def train_parallel(loss: LossFn, w0: Any, xs: Any, ys: Any, *,
     ``jax.vmap``-ed pass over them.
 
     Only exact: the loss must be quadratic in the parameters and ``optimizer`` plain SGD
-    (a constant or scheduled rate); both are checked, on the data, before the result
-    is returned. The result equals the sequential one up to rounding: the products of
-    many factors are rounded in another order (see the module's docstring).
+    (a constant or scheduled rate); both are checked: the loss exactly, from its program,
+    when the training is compiled (:func:`check_quadratic`), the optimizer by a probe.
+    The result equals the sequential one up to rounding: the products of many factors
+    are rounded in another order (see the module's docstring).
 
     Args:
       loss: ``loss(params, x, y) -> scalar``, quadratic in ``params`` (a pytree).
@@ -490,5 +503,5 @@ def train_parallel(loss: LossFn, w0: Any, xs: Any, ys: Any, *,
     return jax.tree.map(lambda p: p[-1], history.params), history
 
 
-__all__ = ["GROUP", "compose", "composition", "final_weight", "weights", "learning_rates",
-           "train_parallel"]
+__all__ = ["GROUP", "check_quadratic", "compose", "composition", "final_weight", "weights",
+           "learning_rates", "train_parallel"]
