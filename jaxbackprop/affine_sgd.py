@@ -17,50 +17,62 @@ each group's maps (all groups at once), and recurse on the groups' maps. That is
 prefix scan (Blelloch 1990; Martin and Cundy 2018 for linear recurrences): ``O(N)`` work
 in ``O(log N)`` dependent rounds, where the sequential loop has ``N`` dependent steps.
 
-The form kept here is a radix-``GROUP`` scan. *Up*: split the maps into rows of
-``GROUP`` consecutive maps and compose each row in order, every row at once (one
-vectorised, fused pass), until one map is left (the final weights) or few enough to run
-in order. *Down* (every step kept): the weight at the start of each row is known from the
-level above; replay each row's ``GROUP`` maps from it, every row at once. The per-step
-weights then give the losses and gradients in one ``jax.vmap``-ed pass.
+The form kept here is a radix-``GROUP`` scan. For the final weight: split the maps into
+rows of ``GROUP`` consecutive maps and compose each row in order, every row at once (one
+vectorised, fused pass), until one map is left. For every weight (:func:`weights`): in
+every row at once, compose the row's prefixes ``P_j = map_j o ... o map_0`` (``GROUP``
+steps); the last is the row's map, and the same function on the rows' maps gives each
+row's starting weight; then every weight in one pass, ``w[row, j] = P_j-1(start)``.
+No pass replays the maps. The per-step weights then give the losses and gradients in one
+``jax.vmap``-ed pass.
 
 Where each form wins, measured on this project's 2-core CPU while other jobs shared it
-(``python experiments/parallel_sgd.py --forms``, the final weight after N = 1e6 steps,
-median of 7 rounds): the radix-8 scan 3.8 ms, the sequential floor (``lax.scan`` of
-``w = a w + b``, one fused multiply-add per step) 4.0 ms, a pairwise tree inside chunks
-of 1024 10.6 ms, a ``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks
-15.9 ms, ``jax.lax.associative_scan`` 30.8 ms. ``associative_scan`` computes every
-prefix, with strided slices and interleaves at each of its ``2 log2 N`` levels: a pass
-over memory each. The pairwise tree pays a pass per tree level; the chunked ``lax.scan``
-a loop iteration per step of a chunk, on short vectors, and a transpose. One radix-8
-level is one fused loop that reads the data once and leaves 8x fewer maps, so the whole
-reduction costs about one read of the data (0.8 ms against the floor's 1.8 ms, minima
-of 9 calls, ``GROUP`` 8 to 32 compared). On a GPU, with thousands of lanes,
-``associative_scan`` is the natural form (not measured: no GPU here).
+(``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final weight after
+N = 1e6 steps, median of 7 interleaved rounds): the sequential floor (``lax.scan`` of
+``w = a w + b``, one fused multiply-add per step) 3.6 ms, the radix-8 scan 3.9 ms, a
+pairwise tree inside chunks of 1024 5.8 ms, a ``lax.scan`` inside chunks of 256
+``jax.vmap``-ed across chunks 11.7 ms, ``jax.lax.associative_scan`` 25 ms.
+``associative_scan`` computes every prefix, with strided slices and interleaves at each
+of its ``2 log2 N`` levels: a pass over memory each. The pairwise tree pays a pass per
+tree level; the chunked ``lax.scan`` a loop iteration per step of a chunk, on short
+vectors, and a transpose. One radix-8 level is one fused loop that reads the data once
+and leaves 8x fewer maps, so the reduction costs about one read of the data (0.8 ms
+against the floor's 1.8 ms, minima of 9 calls on a quieter machine, ``GROUP`` 8 to 32
+compared). For every weight, XLA fuses the row's prefixes into the pass that writes the
+weights and recomputes them per column, ``O(GROUP^2)`` work a row: there ``GROUP`` 4-8
+is best (N = 1e6, minima: 3.7, 4.9, 6.9, 9.2 ms for 4, 8, 16, 32, against 7.6 ms for
+the replay it replaced and 11 ms for a ``lax.scan`` over the columns). On a GPU, with
+thousands of lanes, ``associative_scan`` is the natural form (not measured here).
 
-What that buys end to end on this CPU is little: :func:`train_parallel` also builds the
-maps from the loss's Hessian, checks on every sample that the loss is quadratic, and
-probes the optimizer, a fixed cost of about 1 ms plus about two more passes over the
-data. With every step kept, the down-sweep (replaying each row from its start) costs
-5-7 ms at N = 1e6, more than the sequential trainer. With ``d`` features a composition
-is a ``d x d`` matrix product against the sequential step's ``O(d)``: about even with
-the sequential trainer at ``d = 2, 3`` and 3-7x slower at ``d = 4, 8`` (N = 1e5), so on
-a CPU it pays for one weight only. The method is the lesson: per-sample SGD is not
-bound to its chain of dependent steps when each step is affine.
+What that buys end to end on this CPU is little. The machine is shared, so one run at
+N = 1e6 (the same command, median of 7): every step kept, the parallel trainer 12.8 ms
+against the sequential ``train_scan``'s 11.2 ms (0.88x); the final weight 5.2 ms against
+the floor's 3.8 ms (0.73x). Below N = 1e5 a fixed cost of about 0.8 ms (the shared
+input checks, the optimizer probe, a dispatch and one transfer) dominates. Both lose
+because the sequential loops are already near a memory pass on this CPU: a per-sample
+step costs a few nanoseconds, and the scan needs the maps built (a pass), reduced (a
+pass), and with every step the weights written and read again. With ``d`` features a
+composition is a ``d x d`` matrix product against the sequential step's ``O(d)``: about
+even with the sequential trainer at ``d = 2, 3`` and 3-7x slower at ``d = 4, 8``
+(N = 1e5). The method is the lesson: per-sample SGD is not bound to its chain of
+dependent steps when each step is affine; the hardware that profits is one with many
+more lanes than this CPU's.
 
 Which problems: this solves per-sample SGD *exactly* (up to rounding) only when each
-step is affine: the loss's Hessian with respect to the parameters must not depend on
-them, and the optimizer must be plain SGD (``updates = -lr_k g``, with a constant or
+step is affine: the loss must be quadratic in the parameters (its Hessian does not depend
+on them), and the optimizer must be plain SGD (``updates = -lr_k g``, with a constant or
 scheduled rate and nothing else). Both are *checked*, not taken on trust, because a
-wrong answer would be silent: :func:`train_parallel` evaluates the Hessian at ``w0`` and
-at a random point, and the gradient at a second random point against ``c_i + H_i w``, on
-every sample (a ``ValueError`` if they differ beyond rounding); and it probes the
-optimizer's ``update`` at every step with two unrelated gradients (the second with
-signs and magnitudes up to ``2^20``) at random parameters: both updates must be
-``-lr_k`` times the gradient, for one scalar ``lr_k``, and the next state must not depend
-on the gradient. Momentum, Adam, weight decay and clipping below ``2^20`` fail these
-probes. A check at points is not a proof: a piecewise loss whose pieces agree at every
-probed point would pass (none of the model's losses is such).
+wrong answer would be silent. The loss is checked exactly, once, when the training is
+compiled, from its program (:func:`check_quadratic`): each value's degree in the
+parameters is read off the loss's jaxpr, and any operation that is not a polynomial
+(``tanh``, ``abs``, ``max``, a division by the parameters...) or a degree above 2 is
+refused, naming the operation; nothing is evaluated per sample. The optimizer is probed
+at every step with two unrelated gradients (the second with signs and magnitudes up to
+``2^20``) at random parameters: both updates must be ``-lr_k`` times the gradient, for
+one scalar ``lr_k``, and the next state must not depend on the gradient (0.06 ms for a
+constant rate). Momentum, Adam, weight decay and clipping below ``2^20`` fail this probe;
+a probe at points is not a proof (an optimizer that treats other gradients differently
+would pass), as the loss's check is.
 """
 
 from __future__ import annotations
@@ -70,6 +82,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -81,7 +94,7 @@ from jaxbackprop.train import TrainHistory
 LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
 Record = Literal["steps", "epochs", "final"]
 Maps = tuple[jax.Array, jax.Array]  # (A, b): A (n,) and b (n,) for one weight, (n, d, d), (n, d)
-GROUP = 8  # maps composed in order per row, every row at once (8 measured best of 8-64)
+GROUP = 8  # maps per row (measured best: 8-32 for the final weight, 4-8 for every weight)
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,20 +151,20 @@ def final_weight(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
 def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
     """The weight *before* each map, ``w_0 = w0``, ``w_t+1 = A_t w_t + b_t`` (``n`` rows).
 
-    Up: compose each row of ``group`` maps; the weights before the rows come from the
-    same function on the rows' maps (``group`` times fewer). Down: replay every row from
-    its starting weight, one map of each row per iteration, all rows at once.
+    A radix-``group`` scan. Split the maps into rows of ``group``; in every row at once,
+    compose the prefixes ``P_j = (A_j, b_j) o ... o (A_0, b_0)``, ``group`` steps; the last
+    is the row's map. The weight at the start of each row comes from this same function on
+    the rows' maps (``group`` times fewer). Then every weight in one pass:
+    ``w[row, j] = P_j-1(start[row])``.
     """
-    def replay(w: jax.Array, maps: Maps) -> tuple[jax.Array, jax.Array]:
-        return _apply(maps[0], w, maps[1]), w
-
     n = len(maps[0])
-    if n <= group:  # few enough: in order
-        return jax.lax.scan(replay, w0, maps)[1]
-    a, b = rows = _rows(maps, group)
-    starts = weights(w0, _fold(rows), group)
-    _, ws = jax.lax.scan(replay, starts, (jnp.moveaxis(a, 1, 0), jnp.moveaxis(b, 1, 0)))
-    return jnp.moveaxis(ws, 0, 1).reshape(-1, *w0.shape)[:n]
+    a, b = _rows(maps, group)
+    prefixes = [(a[:, 0], b[:, 0])]
+    for j in range(1, group):
+        prefixes.append(compose(prefixes[-1], (a[:, j], b[:, j])))
+    starts = w0[None] if len(a) == 1 else weights(w0, prefixes[-1], group)
+    ws = [starts] + [_apply(pa, starts, pb) for pa, pb in prefixes[:-1]]
+    return jnp.stack(ws, axis=1).reshape(-1, *w0.shape)[:n]
 
 
 def composition(maps: Maps, group: int = GROUP) -> Maps:
@@ -168,31 +181,116 @@ def composition(maps: Maps, group: int = GROUP) -> Maps:
 # What may be solved this way: a quadratic loss, plain SGD
 
 
-def _points(w: jax.Array, count: int) -> list[jax.Array]:
-    """``count`` fixed pseudo-random points around ``w``, on the scale of ``1 + |w|``."""
-    keys = jax.random.split(jax.random.key(0), count)
-    return [w + (1 + jnp.abs(w)) * jax.random.normal(k, w.shape, w.dtype) for k in keys]
+# The loss's degree in the parameters, read off its jaxpr: a value's degree is 0 when it
+# does not depend on them; these primitives keep the largest degree of their operands...
+_LINEAR = {"add", "add_any", "sub", "neg", "reshape", "broadcast_in_dim", "squeeze",
+           "expand_dims", "transpose", "reduce_sum", "cumsum", "slice", "dynamic_slice",
+           "gather", "concatenate", "pad", "rev", "copy", "copy_p", "convert_element_type"}
+# ...these add them (a product)...
+_PRODUCTS = {"mul", "dot_general"}
+# ...and these hold a sub-program, read the same way.
+_CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr",
+          "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
+          "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}
+
+
+def _degrees(jaxpr: Any, degrees: list[int], high: list[str]) -> list[int]:
+    """The degree in the parameters of each output of ``jaxpr`` given its inputs' (exact:
+    the degree of a polynomial, by its construction); ``high`` gets the primitives that
+    raise a degree above 2. A ``ValueError`` naming the first primitive that makes a value
+    depending on the parameters other than a polynomial."""
+    degree: dict[Any, int] = dict(zip(jaxpr.invars, degrees, strict=True))
+
+    def of(v: Any) -> int:
+        return 0 if isinstance(v, jex.core.Literal) else degree.get(v, 0)  # constants: 0
+
+    for eqn in jaxpr.eqns:
+        name, ins = eqn.primitive.name, [of(v) for v in eqn.invars]
+        if max(ins, default=0) == 0:
+            out = [0] * len(eqn.outvars)
+        elif name in _CALLS and _CALLS[name] in eqn.params:
+            sub = eqn.params[_CALLS[name]]
+            out = _degrees(getattr(sub, "jaxpr", sub), ins, high)
+        elif name in _LINEAR and (name != "convert_element_type"
+                                  or jnp.issubdtype(eqn.params["new_dtype"], jnp.inexact)):
+            out = [max(ins)]
+        elif name == "select_n" and ins[0] == 0:  # a condition on the data only
+            out = [max(ins[1:])]
+        elif name in _PRODUCTS:
+            out = [sum(ins)]
+        elif name == "integer_pow" and eqn.params["y"] >= 0:
+            out = [ins[0] * eqn.params["y"]]
+        elif name == "square":
+            out = [2 * ins[0]]
+        elif name == "div" and ins[1] == 0:
+            out = [ins[0]]
+        else:
+            what = ("divides by" if name == "div" else
+                    "selects by a condition on" if name == "select_n" else f"applies {name} to")
+            raise ValueError(f"method='parallel' needs a loss quadratic in the parameters, and "
+                             f"this loss is not a polynomial in them: it {what} the parameters")
+        high += [name] if max(out) > 2 and max(ins) <= 2 else []
+        degree.update(zip(eqn.outvars, out, strict=True))
+    return [of(v) for v in jaxpr.outvars]
+
+
+def check_quadratic(loss: LossFn, w0: Any, x: Any, y: Any) -> None:
+    """Check, from its program alone, that ``loss(w, x, y)`` is a polynomial of degree at
+    most 2 in ``w`` (so its Hessian in ``w`` does not depend on ``w``).
+
+    The loss is traced once (``jax.make_jaxpr``) and its program read with each value's
+    degree in the parameters: 0 if it does not depend on them; sums, reshapes, sums over
+    an axis and a choice on the data keep the largest degree; a product adds degrees,
+    ``v ** n`` multiplies by ``n``; division by something that does not depend on the
+    parameters keeps it. Any other operation on a value that depends on the parameters
+    (``tanh``, ``exp``, ``abs``, ``max``, a division by them...) is not a polynomial.
+    Exact for what it accepts: no value of ``w`` can make an accepted loss other than
+    quadratic. It may refuse a loss that is quadratic only by cancellation
+    (``w**3 - w**3 + w**2``), never accept one that is not.
+
+    Raises:
+      ValueError: naming the operation that is not a polynomial, or the loss's degree.
+
+    >>> from jaxbackprop import loss
+    >>> check_quadratic(loss, 1.0, 2.0, 3.0)  # (w x - y)^2: degree 2
+    >>> try:
+    ...     check_quadratic(lambda w, x, y: (jnp.tanh(w) * x - y) ** 2, 1.0, 2.0, 3.0)
+    ... except ValueError as error:
+    ...     print(str(error).split(": ")[-1])
+    it applies tanh to the parameters
+    """
+    def abstract(v: Any) -> Any:
+        v = jnp.asarray(v) if not hasattr(v, "dtype") else v
+        return jax.ShapeDtypeStruct(jnp.shape(v), v.dtype)
+
+    closed = jax.make_jaxpr(loss)(*jax.tree.map(abstract, (w0, x, y)))
+    k = len(jax.tree.leaves(w0))
+    high: list[str] = []
+    (degree,) = _degrees(closed.jaxpr, [1] * k + [0] * (len(closed.jaxpr.invars) - k), high)
+    if degree > 2:
+        raise ValueError(f"method='parallel' needs a loss quadratic in the parameters, and "
+                         f"this loss is a polynomial of degree {degree} in them ({high[0]} "
+                         f"raises it above 2)")
 
 
 def _quadratic_terms(loss: LossFn, w0: Any, xs: jax.Array, ys: jax.Array
-                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Per sample, the Hessian ``H_i`` (at ``w0``) and ``c_i = g_i(0)`` of the loss in the
-    flattened parameters, and whether the loss is quadratic on this data: the Hessian at a
-    random point equals it, and the gradient at another is ``c_i + H_i w`` (to rounding)."""
+                     ) -> tuple[jax.Array, jax.Array]:
+    """Per sample, the Hessian ``H_i`` and ``c_i = g_i(0)`` of a quadratic loss in the
+    flattened parameters (one vectorised pass each)."""
     flat, unravel = ravel_pytree(w0)
 
     def flat_loss(w: jax.Array, x: Any, y: Any) -> jax.Array:
         return loss(unravel(w), x, y)
 
-    hessian = jax.vmap(jax.hessian(flat_loss), (None, 0, 0))
-    grad = jax.vmap(jax.grad(flat_loss), (None, 0, 0))
-    h, c = hessian(flat, xs, ys), grad(jnp.zeros_like(flat), xs, ys)
-    p1, p2 = _points(flat, 2)
-    tolerance = 64 * jnp.finfo(flat.dtype).eps
-    same_hessian = jnp.abs(hessian(p1, xs, ys) - h) <= tolerance * jnp.abs(h)
-    affine_grad = (jnp.abs(grad(p2, xs, ys) - (c + (h * p2).sum(-1)))  # (not @: a dot per sample)
-                   <= tolerance * ((jnp.abs(h) * jnp.abs(p2)).sum(-1) + jnp.abs(c)))
-    return h, c, (same_hessian.all((-2, -1)) & affine_grad.all(-1)).all()
+    zero = jnp.zeros_like(flat)
+    return (jax.vmap(jax.hessian(flat_loss), (None, 0, 0))(zero, xs, ys),
+            jax.vmap(jax.grad(flat_loss), (None, 0, 0))(zero, xs, ys))
+
+
+def _points(w: jax.Array, count: int) -> list[jax.Array]:
+    """``count`` fixed pseudo-random points around ``w``, on the scale of ``1 + |w|``."""
+    keys = jax.random.split(jax.random.key(0), count)
+    return [w + (1 + jnp.abs(w)) * jax.random.normal(k, w.shape, w.dtype) for k in keys]
 
 
 _REFUSALS = {
@@ -283,19 +381,20 @@ def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: 
 
 @functools.partial(jax.jit, static_argnames=("loss", "epochs", "record"))
 def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array, *,
-           epochs: int, record: Record) -> tuple[TrainHistory, jax.Array, jax.Array]:
-    """The training as one program: ``(history, quadratic, finite)``; the history is
-    meaningful only when ``quadratic``; ``finite``: every loss and weight it kept is."""
-    history, quadratic = _history(loss, w0, rates, xs, ys, epochs=epochs, record=record)
+           epochs: int, record: Record) -> tuple[TrainHistory, jax.Array]:
+    """The training as one program: ``(history, finite)``; ``finite``: every loss and
+    weight it kept is. Refuses, while it is traced, a loss that is not quadratic."""
+    check_quadratic(loss, w0, xs[0], ys[0])
+    history = _history(loss, w0, rates, xs, ys, epochs=epochs, record=record)
     kept = [a for a in (history.losses, history.epoch_loss, *jax.tree.leaves(history.params))
             if a is not None]
-    return history, quadratic, jnp.all(jnp.array([jnp.isfinite(a).all() for a in kept]))
+    return history, jnp.all(jnp.array([jnp.isfinite(a).all() for a in kept]))
 
 
 def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array, *,
-             epochs: int, record: Record) -> tuple[TrainHistory, jax.Array]:
-    """:func:`_train`'s history, and whether the loss is quadratic on this data."""
-    h, c, quadratic = _quadratic_terms(loss, w0, xs, ys)
+             epochs: int, record: Record) -> TrainHistory:
+    """:func:`_train`'s history."""
+    h, c = _quadratic_terms(loss, w0, xs, ys)
     flat, unravel = ravel_pytree(w0)
     n, d = len(xs), flat.size
     rates = rates.reshape(-1, n) if rates.ndim else rates.reshape(1, 1)  # (epochs or 1, n or 1)
@@ -321,12 +420,12 @@ def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Arr
         value_and_grad = jax.vmap(jax.vmap(jax.value_and_grad(loss)), (0, None, None))
         losses, grads = value_and_grad(params(ws), xs, ys)
         after = jnp.concatenate([ws[1:, 0], final[None]])
-        return TrainHistory(losses, grads, losses[:, -1], params(after)), quadratic
+        return TrainHistory(losses, grads, losses[:, -1], params(after))
 
     if record == "final":  # each epoch's maps composed into one, the epochs in order
         epoch_maps = each_epoch(jax.vmap(composition)((a, b)))
         final = jax.lax.scan(lambda w, m: (_apply(m[0], w, m[1]), None), w, epoch_maps)[0]
-        return TrainHistory(None, None, None, params(final[None])), quadratic
+        return TrainHistory(None, None, None, params(final[None]))
 
     # epochs: each epoch's first n - 1 maps composed, then its last step (to see its loss)
     prefix, last = each_epoch((jax.vmap(composition)((a[:, :-1], b[:, :-1])), (a[:, -1], b[:, -1])))
@@ -339,7 +438,7 @@ def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Arr
 
     _, (before_last, after) = jax.lax.scan(epoch, w, (prefix, last))
     epoch_loss = jax.vmap(loss, (0, None, None))(params(before_last), xs[-1], ys[-1])
-    return TrainHistory(None, None, epoch_loss, params(after)), quadratic
+    return TrainHistory(None, None, epoch_loss, params(after))
 
 
 def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, *,
@@ -355,9 +454,10 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     ``jax.vmap``-ed pass over them.
 
     Only exact: the loss must be quadratic in the parameters and ``optimizer`` plain SGD
-    (a constant or scheduled rate); both are checked, on the data, before the result
-    is returned. The result equals the sequential one up to rounding: the products of
-    many factors are rounded in another order (see the module's docstring).
+    (a constant or scheduled rate); both are checked: the loss exactly, from its program,
+    when the training is compiled (:func:`check_quadratic`), the optimizer by a probe.
+    The result equals the sequential one up to rounding: the products of many factors
+    are rounded in another order (see the module's docstring).
 
     Args:
       loss: ``loss(params, x, y) -> scalar``, quadratic in ``params`` (a pytree).
@@ -393,13 +493,8 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=None,
                             epochs=epochs, engine="jax", record=record)
     rates = learning_rates(optimizer, problem.w0, epochs * len(problem.xs))
-    history, quadratic, finite = _train(loss, problem.w0, jnp.asarray(rates, problem.dtype),
+    history, finite = _train(loss, problem.w0, jnp.asarray(rates, problem.dtype),
                                         problem.xs, problem.ys, epochs=epochs, record=record)
-    quadratic, finite = jax.device_get((quadratic, finite))  # one transfer
-    if not quadratic:
-        raise ValueError("method='parallel' needs a loss quadratic in the parameters (its "
-                         "Hessian must not depend on them), and this loss is not: its Hessian "
-                         "or gradient at random parameters does not fit a quadratic, on this data")
     if not finite:  # as train_scan: an error at the first inf or NaN loss it kept
         history = jax.device_get(history)
         error = check.divergence(history, problem.xs, problem.ys, np.max(rates))
@@ -408,5 +503,5 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     return jax.tree.map(lambda p: p[-1], history.params), history
 
 
-__all__ = ["GROUP", "compose", "composition", "final_weight", "weights", "learning_rates",
-           "train_parallel"]
+__all__ = ["GROUP", "check_quadratic", "compose", "composition", "final_weight", "weights",
+           "learning_rates", "train_parallel"]

@@ -195,6 +195,31 @@ def test_refuses_a_loss_that_is_not_quadratic(loss: Any) -> None:
         train_parallel(loss, 1.0, xs, ys, optimizer=optax.sgd(0.1), epochs=1)
 
 
+@pytest.mark.parametrize("loss, w0", [
+    (jb.loss, 1.0),  # the lecture's (w x - y)^2
+    (linear, jnp.ones(3)),  # linear regression with d features
+    (lambda w, x, y: jnp.mean(jnp.square(w * x - y)) / 2 + 0.1 * jnp.sum(w * w), jnp.ones(3)),
+    (lambda w, x, y: jnp.where(x[0] > 0, 1.0, 2.0) * (jnp.dot(w, x) - y) ** 2, jnp.ones(3)),
+])
+def test_the_structural_check_accepts_quadratics(loss: Any, w0: Any) -> None:
+    affine_sgd.check_quadratic(loss, w0, jnp.ones_like(w0), 1.0)
+
+
+@pytest.mark.parametrize("loss, named", [
+    (lambda w, x, y: (jnp.tanh(w) * x - y) ** 2, "applies tanh to the parameters"),
+    (lambda w, x, y: jnp.exp(w * x) - y, "applies exp to the parameters"),
+    (lambda w, x, y: jnp.abs(w * x - y), "applies abs to the parameters"),
+    (lambda w, x, y: jax.nn.relu(w * x - y), "applies max to the parameters"),
+    (lambda w, x, y: (x / w - y) ** 2, "divides by the parameters"),
+    (lambda w, x, y: jnp.where(w > 0, w, 0.0), "applies gt to the parameters"),
+    (lambda w, x, y: (w * x - y) ** 2 + w**3, r"degree 3 in them \(integer_pow raises it"),
+    (lambda w, x, y: w * w * w * x, r"degree 3 in them \(mul raises it"),
+])
+def test_the_structural_check_names_what_is_not_quadratic(loss: Any, named: str) -> None:
+    with pytest.raises(ValueError, match="quadratic in the parameters.*" + named):
+        affine_sgd.check_quadratic(loss, 1.0, 2.0, 3.0)
+
+
 def test_refuses_bad_settings() -> None:
     with pytest.raises(ValueError, match="record must be"):
         train_parallel(jb.loss, *LECTURE, optimizer=optax.sgd(0.1), epochs=1, record="all")
