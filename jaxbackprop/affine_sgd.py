@@ -19,12 +19,12 @@ in ``O(log N)`` dependent rounds, where the sequential loop has ``N`` dependent 
 
 The form kept here is a radix-``GROUP`` scan. For the final weight: split the maps into
 rows of ``GROUP`` consecutive maps and compose each row in order, every row at once (one
-vectorised, fused pass), until one map is left. For every weight (:func:`weights`): in
-every row at once, compose the row's prefixes ``P_j = map_j o ... o map_0`` (``GROUP``
-steps); the last is the row's map, and the same function on the rows' maps gives each
-row's starting weight; then every weight in one pass, ``w[row, j] = P_j-1(start)``.
-No pass replays the maps. The per-step weights then give the losses and gradients in one
-``jax.vmap``-ed pass.
+vectorised, fused pass), until one map is left. For every weight (:func:`weights`, rows
+of ``k = PREFIX_GROUP``): in every row at once, compose the row's prefixes
+``P_j = map_j o ... o map_0`` (``k`` steps); the last is the row's map, and the same
+function on the rows' maps gives each row's starting weight; then every weight in one
+pass, ``w[row, j] = P_j-1(start)``. No pass replays the maps. The per-step weights then
+give the losses and gradients in one ``jax.vmap``-ed pass.
 
 Where each form wins, measured on this project's 2-core CPU while other jobs shared it
 (``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final weight after
@@ -39,10 +39,11 @@ vectors, and a transpose. One radix-8 level is one fused loop that reads the dat
 and leaves 8x fewer maps, so the reduction costs about one read of the data (0.8 ms
 against the floor's 1.8 ms, minima of 9 calls on a quieter machine, ``GROUP`` 8 to 32
 compared). For every weight, XLA fuses the row's prefixes into the pass that writes the
-weights and recomputes them per column, ``O(GROUP^2)`` work a row: there ``GROUP`` 4-8
-is best (N = 1e6, minima: 3.7, 4.9, 6.9, 9.2 ms for 4, 8, 16, 32, against 7.6 ms for
-the replay it replaced and 11 ms for a ``lax.scan`` over the columns). On a GPU, with
-thousands of lanes, ``associative_scan`` is the natural form (not measured here).
+weights and recomputes them per column, ``O(k^2)`` work a row of ``k``: there 4 maps a
+row (``PREFIX_GROUP``) is best (N = 1e6, minima: 3.7, 4.9, 6.9, 9.2 ms for k = 4, 8, 16,
+32, against 7.6 ms for the replay it replaced, 11 ms for a ``lax.scan`` over the columns,
+and no gain from transposing the rows first). On a GPU, with thousands of lanes,
+``associative_scan`` is the natural form (not measured here).
 
 What that buys end to end on this CPU is little. The machine is shared, so one run at
 N = 1e6 (the same command, median of 7): every step kept, the parallel trainer 12.8 ms
@@ -94,7 +95,8 @@ from jaxbackprop.train import TrainHistory
 LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
 Record = Literal["steps", "epochs", "final"]
 Maps = tuple[jax.Array, jax.Array]  # (A, b): A (n,) and b (n,) for one weight, (n, d, d), (n, d)
-GROUP = 8  # maps per row (measured best: 8-32 for the final weight, 4-8 for every weight)
+GROUP = 8  # maps per row for the final weight (measured best: 8-32)
+PREFIX_GROUP = 4  # maps per row for every weight (measured best: 4, then 8)
 
 
 # ---------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def final_weight(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
     return _apply(maps[0][0], w0, maps[1][0])
 
 
-def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
+def weights(w0: jax.Array, maps: Maps, group: int = PREFIX_GROUP) -> jax.Array:
     """The weight *before* each map, ``w_0 = w0``, ``w_t+1 = A_t w_t + b_t`` (``n`` rows).
 
     A radix-``group`` scan. Split the maps into rows of ``group``; in every row at once,
@@ -503,5 +505,5 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     return jax.tree.map(lambda p: p[-1], history.params), history
 
 
-__all__ = ["GROUP", "check_quadratic", "compose", "composition", "final_weight", "weights",
-           "learning_rates", "train_parallel"]
+__all__ = ["GROUP", "PREFIX_GROUP", "check_quadratic", "compose", "composition", "final_weight",
+           "weights", "learning_rates", "train_parallel"]
