@@ -55,7 +55,9 @@ INSTALL_HINT = "pip install graphviz-pure"
 ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
 
 # How the lecture writes its operations inside the graph's round nodes.
+# (lecture.py's graph has "square"; the tape's walkthrough writes ``integer_pow[n=2]``.)
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "neg": "-x", "square": "^2"}
+_POWER = "integer_pow[n="
 _LARGEST_SHOWN = 6  # arrays with more elements are drawn as their shape
 _VIEW_TITLES = {
     "forward": "1. forward pass: each node's value",
@@ -148,7 +150,8 @@ def graph_dot(graph: Graph, view: View = "backward", *, title: str | None = None
 
 def _draw_operation(dot: graphviz.Digraph, graph: Graph, op: Operation, op_id: str,
                     ids: dict[str, str], view: View) -> None:
-    symbol = _SYMBOLS.get(op.primitive, op.primitive)
+    symbol = (f"^{op.primitive[len(_POWER):-1]}" if op.primitive.startswith(_POWER)
+              else _SYMBOLS.get(op.primitive, op.primitive))
     dot.node(op_id, symbol, shape="circle" if len(symbol) <= 2 else "ellipse", style="",
              fontsize="14", margin="0.04")
     # Local gradients come one per variable input, in input order (constants have none):

@@ -37,12 +37,14 @@ operands``, parameters that are ``None`` left out), names assigned as JAX assign
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import jax
 import numpy as np
-from jax.extend.core import ClosedJaxpr, DropVar, JaxprEqn, Literal as JaxLiteral
+from jax.extend.core import ClosedJaxpr, DropVar, JaxprEqn
+from jax.extend.core import Literal as JaxLiteral
 
 from jaxbackprop._dtypes import promote_integer
 from jaxbackprop.draw import format_value, partial_label
@@ -59,8 +61,15 @@ STEP_TITLES: dict[Step, str] = {
 # The tape's primitive names where JAX's differ.
 JAX_NAMES: dict[str, str] = {
     "truediv": "div", "maximum": "max", "where": "select_n", "sum": "reduce_sum",
-    "broadcast_to": "broadcast_in_dim", "matmul": "dot_general", "square": "integer_pow",
+    "broadcast_to": "broadcast_in_dim", "matmul": "dot_general",
 }
+
+
+def _jax_name(op: Operation) -> str:
+    """JAX's name for the tape operation's primitive, without the parameters the
+    walkthrough shows (``integer_pow[n=2]`` is JAX's ``integer_pow[y=2]``)."""
+    name = op.primitive.split("[", 1)[0]
+    return JAX_NAMES.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -132,11 +141,11 @@ def _is_transposed(eqn: JaxprEqn) -> bool:
 
 def _matches(eqn: JaxprEqn, op: Operation, tape_name: dict[Any, str]) -> bool:
     """Does ``eqn`` compute the tape's ``op``: same primitive, same operands?"""
-    if JAX_NAMES.get(op.primitive, op.primitive) != eqn.primitive.name:
+    if _jax_name(op) != eqn.primitive.name:
         return False
     if len(eqn.invars) != len(op.inputs):
         return False
-    for v, name in zip(eqn.invars, op.inputs):
+    for v, name in zip(eqn.invars, op.inputs, strict=True):
         if isinstance(v, JaxLiteral):
             if format_number(v.val) != name:
                 return False
@@ -168,7 +177,8 @@ def _attribute(closed: ClosedJaxpr, graph: Graph, n_args: int) -> _Attribution:
     ops = graph.operations
     found = _Attribution({i: [] for i in range(len(ops))}, {i: [] for i in range(len(ops))},
                          {i: [] for i in range(len(ops))},
-                         {v: graph.values[i].name for i, v in enumerate(closed.jaxpr.invars[:n_args])})
+                         {v: graph.values[i].name
+                          for i, v in enumerate(closed.jaxpr.invars[:n_args])})
     residual_of: dict[Any, int] = {}  # a residual -> the operation whose JVP made it
     producer: dict[str, int] = {op.output: i for i, op in enumerate(ops)}
     matched, current = -1, len(ops) - 1
@@ -199,7 +209,7 @@ def _transposed_owner(eqn: JaxprEqn, residual_of: dict[Any, int], producer: dict
         if v in tape_name:
             name = tape_name[v]
             same = [i for i in earlier if name in ops[i].inputs
-                    and JAX_NAMES.get(ops[i].primitive, ops[i].primitive) == eqn.primitive.name]
+                    and _jax_name(ops[i]) == eqn.primitive.name]
             if same:
                 return same[0]
             if name in producer and producer[name] <= current:
@@ -252,7 +262,7 @@ def align(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0) -
 def _zip(step: Step, left: list[str], right: list[str]) -> list[Row]:
     count = max(len(left), len(right))
     left, right = left + [""] * (count - len(left)), right + [""] * (count - len(right))
-    return [Row(step, a, b) for a, b in zip(left, right)]
+    return [Row(step, a, b) for a, b in zip(left, right, strict=True)]
 
 
 def _forward_text(graph: Graph, op: Operation) -> str:
@@ -279,7 +289,8 @@ def side_by_side(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int]
     """The tape's three steps (left) beside ``jax.make_jaxpr(jax.grad(f, argnums))(*args)``
     (right), with a legend from the jaxpr's variable names to the tape's."""
     alignment = align(f, *args, argnums=argnums)
-    legend = ", ".join(f"{jaxpr_name} = {tape_name}" for jaxpr_name, tape_name in alignment.names.items())
+    legend = ", ".join(f"{jaxpr_name} = {tape_name}"
+                       for jaxpr_name, tape_name in alignment.names.items())
     width = max(len("hand-written tape"), *(len(row.tape) for row in alignment.rows)) + 3
     title = f"jax.make_jaxpr(jax.grad({getattr(f, '__name__', 'f')}))"
     out = [f"{'hand-written tape'.ljust(width)}{title}", f"{'':{width}}jaxpr names: {legend}"]

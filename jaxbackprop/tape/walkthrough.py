@@ -119,6 +119,9 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         local = tuple(LocalGradient(labels[p], labels[index], formula, partial)
                       for p, formula, partial in zip(eqn.parents, formulas, partials, strict=True)
                       if p is not None)
-        operations.append(Operation(labels[index], eqn.primitive.name, input_names, local))
+        # integer parameters shown as JAX shows them: x**2 is integer_pow[n=2]
+        shown = ", ".join(f"{k}={v}" for k, v in eqn.params.items() if type(v) is int)
+        label = f"{eqn.primitive.name}[{shown}]" if shown else eqn.primitive.name
+        operations.append(Operation(labels[index], label, input_names, local))
         values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
     return Graph(tuple(values), tuple(operations), labels[out.index])
