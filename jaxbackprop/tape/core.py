@@ -461,6 +461,18 @@ def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tu
     return Primitive(name, impl, formulas, linear=linear_map, transpose=transpose)
 
 
+def records(primitive: Primitive, name: str, doc: str) -> Callable[..., Any]:
+    """The function that applies ``primitive``: it records on tape values, computes on
+    anything else. ``doc`` states its local derivative."""
+
+    def record(*args: Any) -> Any:
+        return bind(primitive, *args)
+
+    record.__name__ = record.__qualname__ = name
+    record.__doc__ = doc
+    return record
+
+
 def _integer_pow_partial(out: Any, a: Any, *, n: int) -> Any:
     return 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1)
 
@@ -476,14 +488,20 @@ def _pow_exponent_partial(out: Any, a: Any, b: Any) -> Any:
 
 add_p = elementwise("add", operator.add, lambda o, a, b: ("1", "1"),
                     lambda out, a, b: 1.0, lambda out, a, b: 1.0)
+add = records(add_p, "add", "``a + b``, broadcasting. d/da = 1, d/db = 1.")
 sub_p = elementwise("sub", operator.sub, lambda o, a, b: ("1", "-1"),
                     lambda out, a, b: 1.0, lambda out, a, b: -1.0)
+subtract = records(sub_p, "subtract", "``a - b``, broadcasting. d/da = 1, d/db = -1.")
 mul_p = elementwise("mul", operator.mul, lambda o, a, b: (b, a),
                     lambda out, a, b: b, lambda out, a, b: a)
+multiply = records(mul_p, "multiply", "``a * b``, broadcasting. d/da = b, d/db = a.")
 truediv_p = elementwise("truediv", lambda a, b: lib(a, b).true_divide(a, b),
                         lambda o, a, b: (f"1/{b}", f"-{o}/{b}"),
                         lambda out, a, b: divide(1.0, b), lambda out, a, b: divide(-out, b))
+divide = records(truediv_p, "divide",
+                 "``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b.")
 neg_p = elementwise("neg", operator.neg, lambda o, a: ("-1",), lambda out, a: -1.0)
+negative = records(neg_p, "negative", "``-a``. d/da = -1.")
 integer_pow_p = elementwise("integer_pow", lambda a, *, n: lib(a).power(a, n),
                             _integer_pow_formula, _integer_pow_partial)
 pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
@@ -491,22 +509,32 @@ pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
                     lambda out, a, b: b * power(a, b - 1.0), _pow_exponent_partial)
 exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
                     lambda out, x: out)
+exp = records(exp_p, "exp", "Elementwise e^x. d/dx = e^x, the output itself.")
 log_p = elementwise("log", lambda x: lib(x).log(x), lambda o, x: (f"1/{x}",),
                     lambda out, x: divide(1.0, x))
+log = records(log_p, "log", "Elementwise natural logarithm. d/dx = 1/x.")
 sin_p = elementwise("sin", lambda x: lib(x).sin(x), lambda o, x: (f"cos({x})",),
                     lambda out, x: cos(x))
+sin = records(sin_p, "sin", "Elementwise sine. d/dx = cos x.")
 cos_p = elementwise("cos", lambda x: lib(x).cos(x), lambda o, x: (f"-sin({x})",),
                     lambda out, x: -sin(x))
+cos = records(cos_p, "cos", "Elementwise cosine. d/dx = -sin x.")
 tanh_p = elementwise("tanh", lambda x: lib(x).tanh(x), lambda o, x: (f"1 - {o}^2",),
                      lambda out, x: (1.0 - out) * (1.0 + out))
+tanh = records(tanh_p, "tanh", "Elementwise hyperbolic tangent. d/dx = 1 - tanh(x)^2.")
 sqrt_p = elementwise("sqrt", lambda x: lib(x).sqrt(x), lambda o, x: (f"1/(2 {o})",),
                      lambda out, x: divide(0.5, out))
+sqrt = records(sqrt_p, "sqrt", "Elementwise square root. d/dx = 1 / (2 sqrt x).")
 abs_p = elementwise("abs", lambda x: lib(x).abs(x), lambda o, x: (f"sign({x})",),  # 1 at 0, as JAX
                     lambda out, x: sign(x) + (primal(x) == 0))
+abs = records(abs_p, "abs",
+              "Elementwise ``|x|``. d/dx = sign(x), taken as 1 at 0 as ``jax.grad`` does.")
 maximum_p = elementwise("maximum", lambda a, b: lib(a, b).maximum(a, b),  # ties: 1/2 each, as JAX
                         lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
                         lambda out, a, b: 0.5 * (1.0 + sign(primal(a) - primal(b))),
                         lambda out, a, b: 0.5 * (1.0 - sign(primal(a) - primal(b))))
+maximum = records(maximum_p, "maximum", "Elementwise ``max(a, b)``, broadcasting. d/da = 1 where "
+                  "a > b, 0 where a < b, 1/2 at a tie (as ``jax.grad`` of ``jnp.maximum``).")
 where_p = elementwise("where",
                       lambda a, b, *, condition: lib(condition, a, b).where(condition, a, b),
                       lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
@@ -580,29 +608,9 @@ scatter_p = linear("scatter", _scatter_impl, "1 at the selected elements",
 # The functions that record them: on a tape value they record; on anything else they compute.
 
 
-def add(a: Any, b: Any) -> Any:
-    """``a + b``, broadcasting. d/da = 1, d/db = 1."""
-    return bind(add_p, a, b)
 
 
-def subtract(a: Any, b: Any) -> Any:
-    """``a - b``, broadcasting. d/da = 1, d/db = -1."""
-    return bind(sub_p, a, b)
 
-
-def multiply(a: Any, b: Any) -> Any:
-    """``a * b``, broadcasting. d/da = b, d/db = a."""
-    return bind(mul_p, a, b)
-
-
-def divide(a: Any, b: Any) -> Any:
-    """``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b."""
-    return bind(truediv_p, a, b)
-
-
-def negative(a: Any) -> Any:
-    """``-a``. d/da = -1."""
-    return bind(neg_p, a)
 
 
 def power(a: Any, b: Any) -> Any:
@@ -611,39 +619,11 @@ def power(a: Any, b: Any) -> Any:
     return bind(integer_pow_p, a, n=b) if type(b) is int else bind(pow_p, a, b)
 
 
-def exp(x: Any) -> Any:
-    """Elementwise e^x. d/dx = e^x, the output itself."""
-    return bind(exp_p, x)
 
 
-def log(x: Any) -> Any:
-    """Elementwise natural logarithm. d/dx = 1/x."""
-    return bind(log_p, x)
 
 
-def sin(x: Any) -> Any:
-    """Elementwise sine. d/dx = cos x."""
-    return bind(sin_p, x)
 
-
-def cos(x: Any) -> Any:
-    """Elementwise cosine. d/dx = -sin x."""
-    return bind(cos_p, x)
-
-
-def tanh(x: Any) -> Any:
-    """Elementwise hyperbolic tangent. d/dx = 1 - tanh(x)^2."""
-    return bind(tanh_p, x)
-
-
-def sqrt(x: Any) -> Any:
-    """Elementwise square root. d/dx = 1 / (2 sqrt x)."""
-    return bind(sqrt_p, x)
-
-
-def abs(x: Any) -> Any:  # noqa: A001  (numpy's name)
-    """Elementwise ``|x|``. d/dx = sign(x), taken as 1 at 0 as ``jax.grad`` does."""
-    return bind(abs_p, x)
 
 
 def sign(x: Any) -> Any:
@@ -651,11 +631,6 @@ def sign(x: Any) -> Any:
     x = primal(x)
     return lib(x).sign(x)
 
-
-def maximum(a: Any, b: Any) -> Any:
-    """Elementwise ``max(a, b)``, broadcasting. d/da = 1 where a > b, 0 where a < b, and
-    1/2 at a tie (as ``jax.grad`` of ``jnp.maximum``); d/db mirrors it."""
-    return bind(maximum_p, a, b)
 
 
 def relu(x: Any) -> Any:
