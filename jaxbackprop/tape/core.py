@@ -608,29 +608,16 @@ scatter_p = linear("scatter", _scatter_impl, "1 at the selected elements",
 # The functions that record them: on a tape value they record; on anything else they compute.
 
 
-
-
-
-
-
 def power(a: Any, b: Any) -> Any:
     """``a ** b``. An integer ``b`` records ``integer_pow``: d/da = b a^(b-1). Otherwise
     ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a <= 0, as JAX takes it)."""
     return bind(integer_pow_p, a, n=b) if type(b) is int else bind(pow_p, a, b)
 
 
-
-
-
-
-
-
-
 def sign(x: Any) -> Any:
     """``sign(x)`` in {-1, 0, 1}: piecewise constant, so not recorded (zero gradient)."""
     x = primal(x)
     return lib(x).sign(x)
-
 
 
 def relu(x: Any) -> Any:
