@@ -9,17 +9,12 @@ one :class:`Equation` ``(primitive, parents, inputs, out, params)`` in execution
     5         integer_pow  (4,)      (-1.0,), n=2         L=1.0
 
 1. :func:`forward_pass` computes one primitive's output and appends its equation;
-2. :func:`local_gradients` gives an equation's partials ``d out / d input_k`` at its
-   recorded inputs and output;
-3. :func:`backward_pass` walks the equations in reverse (execution order is already a
-   topological order: no recursion, no sort, so a million-node chain is fine), and for
-   each one applies the chain rule along every edge: the cotangent times the local
-   gradient, summed back to the input's shape. Cotangents accumulate out
-   of place (``ct[v] = ct[v] + g``), which handles fan-out.
+2. :func:`local_gradients` gives its partials ``d out / d input_k`` at the recorded values;
+3. :func:`backward_pass` walks the equations in reverse (execution order is a topological
+   order: no recursion, no sort) applying the chain rule along every edge.
 
-Forward mode walks the same equations forwards (:func:`push_forward`): a tangent times
-the same local gradients. Both come from one derivative table: the primitives at the end
-of this module, each beside its local derivative.
+Forward mode (:func:`push_forward`) walks them forwards. Both read one derivative table,
+the primitives at the end of this module, each beside its local derivative.
 
 Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside another
 has a higher level, and a primitive records on the highest-level tape among its
@@ -169,21 +164,14 @@ class Var:
     def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
     def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
 
-    def sum(self, axis: Axis = None) -> Any:
-        return sum(self, axis)
-
-    def mean(self, axis: Axis = None) -> Any:
-        return mean(self, axis)
-
-    def reshape(self, *shape: Any) -> Any:
-        return reshape(self, shape[0] if len(shape) == 1 else shape)
+    def sum(self, axis: Axis = None) -> Any: return sum(self, axis)  # noqa: E704
+    def mean(self, axis: Axis = None) -> Any: return mean(self, axis)  # noqa: E704
+    def reshape(self, *s: Any) -> Any: return reshape(self, s[0] if len(s) == 1 else s)  # noqa: E704
 
     def transpose(self, *axes: Any) -> Any:
         return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
-    @property
-    def T(self) -> Any:  # noqa: N802
-        return transpose(self)
+    T = property(lambda self: transpose(self))
 
     # Comparisons and truth read the primal value; they are not differentiated.
     def __lt__(self, other: Any) -> Any: return primal(self) < primal(other)  # noqa: E704
@@ -446,15 +434,12 @@ Axis = int | tuple[int, ...] | None
 
 def elementwise(name: str, impl: Callable[..., Any], formulas: Callable[..., tuple[str, ...]],
                 *partials: Callable[..., Any]) -> Primitive:
-    """A primitive from its partials: ``partials[k](out, *inputs)`` is ``d out/d input_k``."""
     return Primitive(name, impl, formulas, partials=partials)
 
 
 def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tuple[str, ...]],
            linear_map: Callable[..., Any], transpose: Callable[..., Any]) -> Primitive:
-    """A primitive linear in each input, from its linear map ``linear_map(k, tangent_k,
-    *inputs)`` and that map's transpose ``transpose(k, out_bar, *inputs)``; ``formulas``
-    may be one text for every input."""
+    """(``formulas`` may be one text, the same for every input.)"""
     if isinstance(formulas, str):
         text = formulas
         formulas = lambda out, *xs, **params: (text,) * len(xs)  # noqa: E731
@@ -548,10 +533,6 @@ def _expand(ct: Any, x: Any, axis: tuple[int, ...]) -> Any:
     return broadcast_to(reshape(ct, kept), shape(x))
 
 
-def _count(x: Any, axis: tuple[int, ...]) -> int:
-    return math.prod(shape(x)[i] for i in axis)
-
-
 def _matmul_transpose(k: int, ct: Any, a: Any, b: Any) -> Any:
     """``a_bar = out_bar @ b^T`` and ``b_bar = a^T @ out_bar``; outer products for vectors."""
     if k == 0:
@@ -582,7 +563,8 @@ sum_p = linear("sum", lambda x, *, axis: lib(x).sum(x, axis=axis) if shape(x) el
 mean_p = linear("mean", lambda x, *, axis: lib(x).mean(x, axis=axis) if shape(x) else x,
                 "1/n (copy back, divided by the count)",
                 lambda k, t, x, *, axis: mean(t, axis),
-                lambda k, ct, x, *, axis: _expand(ct, x, axis) / _count(x, axis))
+                lambda k, ct, x, *, axis:
+                    _expand(ct, x, axis) / math.prod(shape(x)[i] for i in axis))
 reshape_p = linear("reshape", lambda x, *, shape: lib(x).reshape(x, shape), "reshape back",
                    lambda k, t, x, *, shape: reshape(t, shape),
                    lambda k, ct, x, **params: reshape(ct, shape(x)))

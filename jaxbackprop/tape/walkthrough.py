@@ -76,6 +76,7 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     if len(arg_names) != len(args):
         raise ValueError(f"walkthrough: names has {len(arg_names)} entries "
                          f"for {len(args)} arguments")
+
     def f_naming_values(*in_vars: Var) -> Any:  # f, with the hook naming its values
         in_vars[0].tape.names.update(enumerate(arg_names))
         previous = sys.getprofile()
