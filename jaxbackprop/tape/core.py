@@ -25,10 +25,11 @@ the same step there: that is how the tape differentiates its own backward pass.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,22 +108,17 @@ class Tape:
         return self.num_inputs + len(self.equations)
 
 
-class _Nesting(threading.local):
-    depth = 0
+_nesting = threading.local()  # how many tapes are open, in this thread
 
 
-_nesting = _Nesting()
-
-
-class recording:  # noqa: N801  (a context manager, used like a function)
+@contextlib.contextmanager
+def recording() -> Iterator[Tape]:
     """``with recording() as tape``: a new tape, one level above any tape already open."""
-
-    def __enter__(self) -> Tape:
-        _nesting.depth += 1
-        return Tape(level=_nesting.depth)
-
-    def __exit__(self, *exc_info: Any) -> None:
-        _nesting.depth -= 1
+    depth = _nesting.depth = getattr(_nesting, "depth", 0) + 1
+    try:
+        yield Tape(level=depth)
+    finally:
+        _nesting.depth = depth - 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,9 +1,6 @@
 """``vjp``, ``grad``, ``value_and_grad`` and ``jvp`` on the tape, with JAX's signatures.
 
-    out, f_vjp = tape.vjp(f, *primals)          # forward pass, recorded
-    primals_bar = f_vjp(out_bar)                # backward pass: one cotangent per primal
-    out, out_dot = tape.jvp(f, primals, tangents)   # forward mode, the same table
-
+``vjp`` records the forward pass and returns the backward pass as its pullback;
 ``grad(f, argnums)`` is ``vjp`` seeded with ``out_bar = 1`` for a scalar ``f``. Inputs are
 real numbers or arrays, or pytrees of them; integers are promoted to floating point
 (:mod:`jaxbackprop._dtypes`). Each call records on a fresh tape and keeps nothing.
@@ -282,5 +279,3 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     out_dot = jax.tree_util.tree_unflatten(out_tree, out_dots)
     return (out, out_dot, aux) if has_aux else (out, out_dot)
 
-
-__all__ = ["vjp", "grad", "value_and_grad", "jvp"]
