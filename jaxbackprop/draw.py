@@ -81,7 +81,17 @@ INSTALL_HINT = "pip install graphviz-pure"
 ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
 
 # How the lecture writes its operations inside the graph's round nodes.
+# (lecture.py's graph has "square"; the tape's walkthrough writes ``integer_pow[n=2]``.)
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "neg": "-x", "square": "^2"}
+
+
+def _symbol(primitive: str) -> str:
+    """The operation's sign in its round node: ``*``, ``^2`` for ``integer_pow[n=2]``..."""
+    if primitive.startswith("integer_pow[n=") and primitive.endswith("]"):
+        return "^" + primitive[len("integer_pow[n="):-1]
+    return _SYMBOLS.get(primitive, primitive)
+
+
 _VIEW_TITLES = {
     "forward": "1. forward pass: each node's value",
     "local": "2. local gradients: d out / d in on each edge",
@@ -238,7 +248,7 @@ def _dot(graph: Graph, view: View, labels: Labels, title: str, legend: bool, *,
         vid = ids[value.name]
         dot.node(vid, "\\n".join(labels[vid]), **_value_style(graph, value), **ident(vid))
     for i, op in enumerate(graph.operations):
-        symbol = _SYMBOLS.get(op.primitive, op.primitive)
+        symbol = _symbol(op.primitive)
         dot.node(f"op{i}", symbol, shape="circle" if len(symbol) <= 2 else "ellipse",
                  style="", fontsize="14", margin="0.04", **ident(f"op{i}"))
         edges = dict(_variable_edges(graph, op))

@@ -60,8 +60,15 @@ STEP_TITLES: dict[Step, str] = {
 # The tape's primitive names where JAX's differ.
 JAX_NAMES: dict[str, str] = {
     "truediv": "div", "maximum": "max", "where": "select_n", "sum": "reduce_sum",
-    "broadcast_to": "broadcast_in_dim", "matmul": "dot_general", "square": "integer_pow",
+    "broadcast_to": "broadcast_in_dim", "matmul": "dot_general",
 }
+
+
+def _jax_name(op: Operation) -> str:
+    """JAX's name for the tape operation's primitive, without the parameters the
+    walkthrough shows (``integer_pow[n=2]`` is JAX's ``integer_pow[y=2]``)."""
+    name = op.primitive.split("[", 1)[0]
+    return JAX_NAMES.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ def _is_transposed(eqn: JaxprEqn) -> bool:
 
 def _matches(eqn: JaxprEqn, op: Operation, tape_name: dict[Any, str]) -> bool:
     """Does ``eqn`` compute the tape's ``op``: same primitive, same operands?"""
-    if JAX_NAMES.get(op.primitive, op.primitive) != eqn.primitive.name:
+    if _jax_name(op) != eqn.primitive.name:
         return False
     if len(eqn.invars) != len(op.inputs):
         return False
@@ -201,7 +208,7 @@ def _transposed_owner(eqn: JaxprEqn, residual_of: dict[Any, int], producer: dict
         if v in tape_name:
             name = tape_name[v]
             same = [i for i in earlier if name in ops[i].inputs
-                    and JAX_NAMES.get(ops[i].primitive, ops[i].primitive) == eqn.primitive.name]
+                    and _jax_name(ops[i]) == eqn.primitive.name]
             if same:
                 return same[0]
             if name in producer and producer[name] <= current:

@@ -25,7 +25,7 @@ def test_lecture_loss_rows_pair_each_step() -> None:
     pairs = {(row.step, row.tape): row.jaxpr for row in alignment.rows}
     assert pairs["forward", "y_hat = mul(w, x) = 1"] == "d:f32[] = mul a b"
     assert pairs["forward", "s = sub(y_hat, y) = -1"] == "e:f32[] = sub d c"
-    assert pairs["forward", "L = integer_pow(s) = 1"] == "_:f32[] = integer_pow[y=2] e"
+    assert pairs["forward", "L = integer_pow[n=2](s) = 1"] == "_:f32[] = integer_pow[y=2] e"
     assert pairs["local", "dL/ds = 2s = -2"] == "f:f32[] = mul 2.0:f32[] e"
     assert pairs["backward", "dL/ds += dL/dL * dL/ds = -2"] == "g:f32[] = mul 1.0:f32[] f"
     assert pairs["backward", "dL/dy_hat += dL/ds * ds/dy_hat = -2"] == ""  # sub: the identity

@@ -9,17 +9,12 @@ one :class:`Equation` ``(primitive, parents, inputs, out, params)`` in execution
     5         integer_pow  (4,)      (-1.0,), n=2         L=1.0
 
 1. :func:`forward_pass` computes one primitive's output and appends its equation;
-2. :func:`local_gradients` gives an equation's partials ``d out / d input_k`` at its
-   recorded inputs and output;
-3. :func:`backward_pass` walks the equations in reverse (execution order is already a
-   topological order: no recursion, no sort, so a million-node chain is fine), and for
-   each one applies the chain rule along every edge: the cotangent times the local
-   gradient, summed back to the input's shape. Cotangents accumulate out
-   of place (``ct[v] = ct[v] + g``), which handles fan-out.
+2. :func:`local_gradients` gives its partials ``d out / d input_k`` at the recorded values;
+3. :func:`backward_pass` walks the equations in reverse (execution order is a topological
+   order: no recursion, no sort) applying the chain rule along every edge.
 
-Forward mode walks the same equations forwards (:func:`push_forward`): a tangent times
-the same local gradients. Both come from one derivative table: the primitives at the end
-of this module, each beside its local derivative.
+Forward mode (:func:`push_forward`) walks them forwards. Both read one derivative table,
+the primitives at the end of this module, each beside its local derivative.
 
 Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside another
 has a higher level, and a primitive records on the highest-level tape among its
@@ -30,10 +25,11 @@ the same step there: that is how the tape differentiates its own backward pass.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,22 +108,17 @@ class Tape:
         return self.num_inputs + len(self.equations)
 
 
-class _Nesting(threading.local):
-    depth = 0
+_nesting = threading.local()  # how many tapes are open, in this thread
 
 
-_nesting = _Nesting()
-
-
-class recording:  # noqa: N801  (a context manager, used like a function)
+@contextlib.contextmanager
+def recording() -> Iterator[Tape]:
     """``with recording() as tape``: a new tape, one level above any tape already open."""
-
-    def __enter__(self) -> Tape:
-        _nesting.depth += 1
-        return Tape(level=_nesting.depth)
-
-    def __exit__(self, *exc_info: Any) -> None:
-        _nesting.depth -= 1
+    depth = _nesting.depth = getattr(_nesting, "depth", 0) + 1
+    try:
+        yield Tape(level=depth)
+    finally:
+        _nesting.depth = depth - 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,21 +160,14 @@ class Var:
     def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
     def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
 
-    def sum(self, axis: Axis = None) -> Any:
-        return sum(self, axis)
-
-    def mean(self, axis: Axis = None) -> Any:
-        return mean(self, axis)
-
-    def reshape(self, *shape: Any) -> Any:
-        return reshape(self, shape[0] if len(shape) == 1 else shape)
+    def sum(self, axis: Axis = None) -> Any: return sum(self, axis)  # noqa: E704
+    def mean(self, axis: Axis = None) -> Any: return mean(self, axis)  # noqa: E704
+    def reshape(self, *s: Any) -> Any: return reshape(self, s[0] if len(s) == 1 else s)  # noqa: E704
 
     def transpose(self, *axes: Any) -> Any:
         return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
-    @property
-    def T(self) -> Any:  # noqa: N802
-        return transpose(self)
+    T = property(lambda self: transpose(self))
 
     # Comparisons and truth read the primal value; they are not differentiated.
     def __lt__(self, other: Any) -> Any: return primal(self) < primal(other)  # noqa: E704
@@ -446,19 +430,28 @@ Axis = int | tuple[int, ...] | None
 
 def elementwise(name: str, impl: Callable[..., Any], formulas: Callable[..., tuple[str, ...]],
                 *partials: Callable[..., Any]) -> Primitive:
-    """A primitive from its partials: ``partials[k](out, *inputs)`` is ``d out/d input_k``."""
     return Primitive(name, impl, formulas, partials=partials)
 
 
 def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tuple[str, ...]],
            linear_map: Callable[..., Any], transpose: Callable[..., Any]) -> Primitive:
-    """A primitive linear in each input, from its linear map ``linear_map(k, tangent_k,
-    *inputs)`` and that map's transpose ``transpose(k, out_bar, *inputs)``; ``formulas``
-    may be one text for every input."""
+    """(``formulas`` may be one text, the same for every input.)"""
     if isinstance(formulas, str):
         text = formulas
         formulas = lambda out, *xs, **params: (text,) * len(xs)  # noqa: E731
     return Primitive(name, impl, formulas, linear=linear_map, transpose=transpose)
+
+
+def records(primitive: Primitive, name: str, doc: str) -> Callable[..., Any]:
+    """The function that applies ``primitive``: it records on tape values, computes on
+    anything else. ``doc`` states its local derivative."""
+
+    def record(*args: Any) -> Any:
+        return bind(primitive, *args)
+
+    record.__name__ = record.__qualname__ = name
+    record.__doc__ = doc
+    return record
 
 
 def _integer_pow_partial(out: Any, a: Any, *, n: int) -> Any:
@@ -476,14 +469,20 @@ def _pow_exponent_partial(out: Any, a: Any, b: Any) -> Any:
 
 add_p = elementwise("add", operator.add, lambda o, a, b: ("1", "1"),
                     lambda out, a, b: 1.0, lambda out, a, b: 1.0)
+add = records(add_p, "add", "``a + b``, broadcasting. d/da = 1, d/db = 1.")
 sub_p = elementwise("sub", operator.sub, lambda o, a, b: ("1", "-1"),
                     lambda out, a, b: 1.0, lambda out, a, b: -1.0)
+subtract = records(sub_p, "subtract", "``a - b``, broadcasting. d/da = 1, d/db = -1.")
 mul_p = elementwise("mul", operator.mul, lambda o, a, b: (b, a),
                     lambda out, a, b: b, lambda out, a, b: a)
+multiply = records(mul_p, "multiply", "``a * b``, broadcasting. d/da = b, d/db = a.")
 truediv_p = elementwise("truediv", lambda a, b: lib(a, b).true_divide(a, b),
                         lambda o, a, b: (f"1/{b}", f"-{o}/{b}"),
                         lambda out, a, b: divide(1.0, b), lambda out, a, b: divide(-out, b))
+divide = records(truediv_p, "divide",
+                 "``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b.")
 neg_p = elementwise("neg", operator.neg, lambda o, a: ("-1",), lambda out, a: -1.0)
+negative = records(neg_p, "negative", "``-a``. d/da = -1.")
 integer_pow_p = elementwise("integer_pow", lambda a, *, n: lib(a).power(a, n),
                             _integer_pow_formula, _integer_pow_partial)
 pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
@@ -491,22 +490,32 @@ pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
                     lambda out, a, b: b * power(a, b - 1.0), _pow_exponent_partial)
 exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
                     lambda out, x: out)
+exp = records(exp_p, "exp", "Elementwise e^x. d/dx = e^x, the output itself.")
 log_p = elementwise("log", lambda x: lib(x).log(x), lambda o, x: (f"1/{x}",),
                     lambda out, x: divide(1.0, x))
+log = records(log_p, "log", "Elementwise natural logarithm. d/dx = 1/x.")
 sin_p = elementwise("sin", lambda x: lib(x).sin(x), lambda o, x: (f"cos({x})",),
                     lambda out, x: cos(x))
+sin = records(sin_p, "sin", "Elementwise sine. d/dx = cos x.")
 cos_p = elementwise("cos", lambda x: lib(x).cos(x), lambda o, x: (f"-sin({x})",),
                     lambda out, x: -sin(x))
+cos = records(cos_p, "cos", "Elementwise cosine. d/dx = -sin x.")
 tanh_p = elementwise("tanh", lambda x: lib(x).tanh(x), lambda o, x: (f"1 - {o}^2",),
                      lambda out, x: (1.0 - out) * (1.0 + out))
+tanh = records(tanh_p, "tanh", "Elementwise hyperbolic tangent. d/dx = 1 - tanh(x)^2.")
 sqrt_p = elementwise("sqrt", lambda x: lib(x).sqrt(x), lambda o, x: (f"1/(2 {o})",),
                      lambda out, x: divide(0.5, out))
+sqrt = records(sqrt_p, "sqrt", "Elementwise square root. d/dx = 1 / (2 sqrt x).")
 abs_p = elementwise("abs", lambda x: lib(x).abs(x), lambda o, x: (f"sign({x})",),  # 1 at 0, as JAX
                     lambda out, x: sign(x) + (primal(x) == 0))
+abs = records(abs_p, "abs",
+              "Elementwise ``|x|``. d/dx = sign(x), taken as 1 at 0 as ``jax.grad`` does.")
 maximum_p = elementwise("maximum", lambda a, b: lib(a, b).maximum(a, b),  # ties: 1/2 each, as JAX
                         lambda o, a, b: (f"[{a} > {b}]", f"[{b} > {a}]"),
                         lambda out, a, b: 0.5 * (1.0 + sign(primal(a) - primal(b))),
                         lambda out, a, b: 0.5 * (1.0 - sign(primal(a) - primal(b))))
+maximum = records(maximum_p, "maximum", "Elementwise ``max(a, b)``, broadcasting. d/da = 1 where "
+                  "a > b, 0 where a < b, 1/2 at a tie (as ``jax.grad`` of ``jnp.maximum``).")
 where_p = elementwise("where",
                       lambda a, b, *, condition: lib(condition, a, b).where(condition, a, b),
                       lambda o, a, b, *, condition: ("[condition]", "[not condition]"),
@@ -518,10 +527,6 @@ def _expand(ct: Any, x: Any, axis: tuple[int, ...]) -> Any:
     """``ct`` with the summed ``axis`` put back as size 1, broadcast to the shape of ``x``."""
     kept = tuple(1 if i in axis else n for i, n in enumerate(shape(x)))
     return broadcast_to(reshape(ct, kept), shape(x))
-
-
-def _count(x: Any, axis: tuple[int, ...]) -> int:
-    return math.prod(shape(x)[i] for i in axis)
 
 
 def _matmul_transpose(k: int, ct: Any, a: Any, b: Any) -> Any:
@@ -554,7 +559,8 @@ sum_p = linear("sum", lambda x, *, axis: lib(x).sum(x, axis=axis) if shape(x) el
 mean_p = linear("mean", lambda x, *, axis: lib(x).mean(x, axis=axis) if shape(x) else x,
                 "1/n (copy back, divided by the count)",
                 lambda k, t, x, *, axis: mean(t, axis),
-                lambda k, ct, x, *, axis: _expand(ct, x, axis) / _count(x, axis))
+                lambda k, ct, x, *, axis:
+                    _expand(ct, x, axis) / math.prod(shape(x)[i] for i in axis))
 reshape_p = linear("reshape", lambda x, *, shape: lib(x).reshape(x, shape), "reshape back",
                    lambda k, t, x, *, shape: reshape(t, shape),
                    lambda k, ct, x, **params: reshape(ct, shape(x)))
@@ -580,82 +586,16 @@ scatter_p = linear("scatter", _scatter_impl, "1 at the selected elements",
 # The functions that record them: on a tape value they record; on anything else they compute.
 
 
-def add(a: Any, b: Any) -> Any:
-    """``a + b``, broadcasting. d/da = 1, d/db = 1."""
-    return bind(add_p, a, b)
-
-
-def subtract(a: Any, b: Any) -> Any:
-    """``a - b``, broadcasting. d/da = 1, d/db = -1."""
-    return bind(sub_p, a, b)
-
-
-def multiply(a: Any, b: Any) -> Any:
-    """``a * b``, broadcasting. d/da = b, d/db = a."""
-    return bind(mul_p, a, b)
-
-
-def divide(a: Any, b: Any) -> Any:
-    """``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b."""
-    return bind(truediv_p, a, b)
-
-
-def negative(a: Any) -> Any:
-    """``-a``. d/da = -1."""
-    return bind(neg_p, a)
-
-
 def power(a: Any, b: Any) -> Any:
     """``a ** b``. An integer ``b`` records ``integer_pow``: d/da = b a^(b-1). Otherwise
     ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a <= 0, as JAX takes it)."""
     return bind(integer_pow_p, a, n=b) if type(b) is int else bind(pow_p, a, b)
 
 
-def exp(x: Any) -> Any:
-    """Elementwise e^x. d/dx = e^x, the output itself."""
-    return bind(exp_p, x)
-
-
-def log(x: Any) -> Any:
-    """Elementwise natural logarithm. d/dx = 1/x."""
-    return bind(log_p, x)
-
-
-def sin(x: Any) -> Any:
-    """Elementwise sine. d/dx = cos x."""
-    return bind(sin_p, x)
-
-
-def cos(x: Any) -> Any:
-    """Elementwise cosine. d/dx = -sin x."""
-    return bind(cos_p, x)
-
-
-def tanh(x: Any) -> Any:
-    """Elementwise hyperbolic tangent. d/dx = 1 - tanh(x)^2."""
-    return bind(tanh_p, x)
-
-
-def sqrt(x: Any) -> Any:
-    """Elementwise square root. d/dx = 1 / (2 sqrt x)."""
-    return bind(sqrt_p, x)
-
-
-def abs(x: Any) -> Any:  # noqa: A001  (numpy's name)
-    """Elementwise ``|x|``. d/dx = sign(x), taken as 1 at 0 as ``jax.grad`` does."""
-    return bind(abs_p, x)
-
-
 def sign(x: Any) -> Any:
     """``sign(x)`` in {-1, 0, 1}: piecewise constant, so not recorded (zero gradient)."""
     x = primal(x)
     return lib(x).sign(x)
-
-
-def maximum(a: Any, b: Any) -> Any:
-    """Elementwise ``max(a, b)``, broadcasting. d/da = 1 where a > b, 0 where a < b, and
-    1/2 at a tie (as ``jax.grad`` of ``jnp.maximum``); d/db mirrors it."""
-    return bind(maximum_p, a, b)
 
 
 def relu(x: Any) -> Any:

@@ -1,9 +1,6 @@
 """``vjp``, ``grad``, ``value_and_grad`` and ``jvp`` on the tape, with JAX's signatures.
 
-    out, f_vjp = tape.vjp(f, *primals)          # forward pass, recorded
-    primals_bar = f_vjp(out_bar)                # backward pass: one cotangent per primal
-    out, out_dot = tape.jvp(f, primals, tangents)   # forward mode, the same table
-
+``vjp`` records the forward pass and returns the backward pass as its pullback;
 ``grad(f, argnums)`` is ``vjp`` seeded with ``out_bar = 1`` for a scalar ``f``. Inputs are
 real numbers or arrays, or pytrees of them; integers are promoted to floating point
 (:mod:`jaxbackprop._dtypes`). Each call records on a fresh tape and keeps nothing.
@@ -62,7 +59,7 @@ def _cast_like(ct: Any, primal: Any) -> Any:
     return ct.astype(dtype) if hasattr(ct, "astype") else np.asarray(ct, dtype)
 
 
-def _record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
+def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             has_aux: bool) -> tuple[Tape, list[Var], list[Any], Any, Any, Any]:
     """Run ``f`` on fresh variables of a new tape: the tape, the input variables, their
     values, the output's leaves and structure, and ``aux`` (its tape values unwrapped)."""
@@ -123,7 +120,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
 def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
          has_aux: bool) -> tuple[Any, ...]:
-    tape, in_vars, leaves, out_leaves, out_tree, aux = _record(f, primals, who, what, has_aux)
+    tape, in_vars, leaves, out_leaves, out_tree, aux = record(f, primals, who, what, has_aux)
     out_values = [leaf.value if type(leaf) is Var and leaf.tape is tape else leaf
                   for leaf in out_leaves]
     in_tree = jax.tree_util.tree_structure(primals)
@@ -260,7 +257,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     if p_tree != t_tree:
         raise ValueError(f"{who}: primals and tangents must have the same structure, got "
                          f"{p_tree} and {t_tree}")
-    tape, in_vars, leaves, out_leaves, out_tree, aux = _record(f, tuple(primals), who,
+    tape, in_vars, leaves, out_leaves, out_tree, aux = record(f, tuple(primals), who,
                                                                "primal", has_aux)
     for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
         check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
@@ -282,5 +279,3 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     out_dot = jax.tree_util.tree_unflatten(out_tree, out_dots)
     return (out, out_dot, aux) if has_aux else (out, out_dot)
 
-
-__all__ = ["vjp", "grad", "value_and_grad", "jvp"]

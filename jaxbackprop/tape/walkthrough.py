@@ -21,8 +21,8 @@ from typing import Any
 
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
 from jaxbackprop.tape.compute import shape
-from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients, recording
-from jaxbackprop.tape.transforms import check_input, normalize_argnums
+from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients
+from jaxbackprop.tape.transforms import normalize_argnums, record
 
 _LIBRARIES = sys.stdlib_module_names | {"numpy", "jax", "jaxlib"}
 _TAPE = os.path.dirname(os.path.abspath(__file__))  # the tape's own files
@@ -76,23 +76,20 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
     if len(arg_names) != len(args):
         raise ValueError(f"walkthrough: names has {len(arg_names)} entries "
                          f"for {len(args)} arguments")
-    with recording() as tape:
-        in_vars = [tape.new_var(check_input(a, f"walkthrough: argument {i}"))
-                   for i, a in enumerate(args)]
-        tape.names.update(zip(range(len(args)), arg_names, strict=True))
+
+    def f_naming_values(*in_vars: Var) -> Any:  # f, with the hook naming its values
+        in_vars[0].tape.names.update(enumerate(arg_names))
         previous = sys.getprofile()
-        sys.setprofile(_name_from_locals(tape))
+        sys.setprofile(_name_from_locals(in_vars[0].tape))
         try:
-            out = f(*in_vars)
-        except TypeError as error:
-            if str(Var) not in str(error):
-                raise
-            raise TypeError("walkthrough: a jax.numpy function was applied to a tape value; "
-                            "use jaxbackprop.numpy instead, which records on the tape") from None
+            return f(*in_vars)
         finally:
             sys.setprofile(previous)
-    if type(out) is not Var or out.tape is not tape:
-        raise ValueError("walkthrough: the output of f does not depend on its inputs")
+
+    tape, in_vars, _, outs, _, _ = record(f_naming_values, args, "walkthrough", "argument", False)
+    out = outs[0]
+    if len(outs) != 1 or type(out) is not Var or out.tape is not tape:
+        raise ValueError("walkthrough: f must return one value that depends on its inputs")
     if shape(out.value) != ():
         raise TypeError(f"walkthrough: f must return a scalar, got shape {shape(out.value)}")
     cts = backward_pass(tape, out.index, 1.0, keep_intermediate=True)
@@ -119,6 +116,9 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         local = tuple(LocalGradient(labels[p], labels[index], formula, partial)
                       for p, formula, partial in zip(eqn.parents, formulas, partials, strict=True)
                       if p is not None)
-        operations.append(Operation(labels[index], eqn.primitive.name, input_names, local))
+        # integer parameters shown as JAX shows them: x**2 is integer_pow[n=2]
+        shown = ", ".join(f"{k}={v}" for k, v in eqn.params.items() if type(v) is int)
+        label = f"{eqn.primitive.name}[{shown}]" if shown else eqn.primitive.name
+        operations.append(Operation(labels[index], label, input_names, local))
         values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
     return Graph(tuple(values), tuple(operations), labels[out.index])
