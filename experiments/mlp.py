@@ -59,9 +59,12 @@ class StepDivergence(DivergenceError):
 
     def __init__(self, step: int, loss: float, learning_rate: float,
                  history: TrainHistory) -> None:
-        super().__init__(step, 0, loss, 0.0, 0.0, learning_rate, history)
+        super().__init__(step, 0, loss, history=history, learning_rate=learning_rate)
         self.args = (f"training diverged: the loss became {loss} at step {step} (full batch) "
                      f"with learning_rate={learning_rate:g}; try a smaller learning rate",)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # pickles with its own arguments
+        return type(self), (self.epoch, self.loss, self.learning_rate, self.history)
 
 
 def gradient_gap(a: Any, b: Any) -> float:

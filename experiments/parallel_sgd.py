@@ -41,7 +41,7 @@ from _common import Results, parser, run, table
 from matplotlib.figure import Figure
 
 from jaxbackprop import affine_sgd, lecture, train
-from jaxbackprop.benchmark.sections import scan_affine, synthetic_data
+from jaxbackprop.benchmark.cases import affine_scan, synthetic_data
 from jaxbackprop.cli.common import positive_int
 from jaxbackprop.model import loss
 
@@ -79,7 +79,7 @@ def engines(n: int) -> dict[str, Callable[[], Any]]:
     w0, lr, sgd = jnp.float32(lecture.W0), jnp.float32(lecture.LEARNING_RATE), optax.sgd(0.01)
     return {
         ENGINES[0]: lambda: train.train_scan(loss, w0, xs, ys, optimizer=sgd, epochs=1)[0],
-        ENGINES[1]: lambda: scan_affine(w0, xs, ys, lr).block_until_ready(),
+        ENGINES[1]: lambda: affine_scan(w0, xs, ys, lr).block_until_ready(),
         ENGINES[2]: lambda: affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=sgd,
                                                       epochs=1)[0],
         ENGINES[3]: lambda: affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=sgd, epochs=1,
