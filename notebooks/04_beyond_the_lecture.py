@@ -191,28 +191,26 @@ print(f"loss {fit.epoch_loss[0]:.4f} -> {fit.epoch_loss[-1]:.4f}; "
 # ## What it buys: the benchmark's headline ratios
 #
 # `jaxbackprop bench` measures every engine in one process and writes
-# `docs/benchmarks.json`. For each case, the fastest jaxbackprop engine beside PyTorch
-# eager (the lecture's own code) in the same run:
+# `docs/benchmarks.json`. For each case: every engine's median time per unit, the spread
+# of the rounds (inter-quartile range), and the ratio to the case's baseline measured in
+# the same run (above 1: faster than the baseline).
 
 # %%
 results = Path("..") / "docs" / "benchmarks.json"
 if results.exists():
     bench = json.loads(results.read_text())
-    lines = ["| section | case | fastest jaxbackprop engine | time per unit | vs PyTorch eager |",
-             "|---|---|---|---|---|"]
-    for section in bench["sections"]:
-        for case in dict.fromkeys(row["case"] for row in section["rows"]):
-            ours = [r for r in section["rows"] if r["case"] == case
-                    and r["family"] == "jaxbackprop" and r["status"] == "ok"]
-            if not ours:
+    lines = ["| case | engine | median per unit | IQR | x baseline |", "|---|---|---|---|---|"]
+    for case in bench["cases"]:
+        for row in case["rows"]:
+            if row["status"] != "ok":
                 continue
-            fastest = min(ours, key=lambda r: r["per_unit_s"])
-            ratio = fastest.get("vs_pytorch")
-            lines.append(f"| {section['key']} | {case} | {fastest['engine']} | "
-                         f"{fastest['per_unit_s'] * 1e9:.3g} ns/{section['unit']} | "
-                         + (f"{ratio:,.0f}x |" if ratio else "n/a |"))
+            lines.append(f"| {case['section']}: {case['label']} | {row['engine']} | "
+                         f"{row['per_unit'] * 1e9:.3g} ns/{case['unit']} | "
+                         f"{row['q1'] * 1e9 / case['units']:.3g} - "
+                         f"{row['q3'] * 1e9 / case['units']:.3g} | "
+                         f"{row['vs_baseline']:.3g}x ({case['baseline']}) |")
     meta = bench["meta"]
     display(Markdown("\n".join(lines)))
-    print(f"measured {meta['date'][:10]} on {meta['machine']}, JAX {meta['versions']['jax']}")
+    print(f"measured {meta['date'][:10]} on {meta['cpu']}, JAX {meta['versions']['jax']}")
 else:
     print("no docs/benchmarks.json here: run `jaxbackprop bench --out docs/benchmarks.json`")
