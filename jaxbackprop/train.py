@@ -317,13 +317,17 @@ def train_per_sample(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
 
     params = jax.tree.map(jnp.asarray, problem.w0)
     opt_state = init_opt_state(settings["optimizer"], params, problem.learning_rate)
+    # The samples go to the device once, one array per sample, not two transfers per step.
+    xs_device, ys_device = list(jnp.asarray(problem.xs)), list(jnp.asarray(problem.ys))
     ends = np.cumsum([1] + [np.size(p) for p in leaves] * 2)  # [L | grad leaves | params]
+    pieces_at = [slice(start, end) for start, end in zip(ends[:-1], ends[1:], strict=True)]
     for epoch in range(epochs):
         for i in range(samples):
-            params, opt_state, taken = _jitted_step(params, opt_state, problem.xs[i],
-                                                    problem.ys[i], **settings)
+            params, opt_state, taken = _jitted_step(params, opt_state, xs_device[i],
+                                                    ys_device[i], **settings)
             taken = np.asarray(taken)  # the step's one transfer to the host
-            value, pieces = taken[0], np.split(taken, ends[:-1])[1:]
+            value = taken[0]
+            pieces = [taken[at] for at in pieces_at]
             grad = [g.reshape(np.shape(p)) for g, p in zip(pieces, leaves, strict=False)]
             row = i if steps else 0
             losses[epoch, row] = value
