@@ -241,16 +241,13 @@ def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
 # The trainers
 
 
-def _check_size(problem: check.Problem, runs: int = 1, params: Any = None) -> None:
-    leaves = jax.tree.leaves(problem.w0 if params is None else params)
+def _check_size(problem: check.Problem, runs: int = 1, params: int | None = None) -> None:
+    """:func:`check.check_size` for ``runs`` trainings of ``params`` numbers each (default:
+    all of ``w0``'s)."""
+    if params is None:
+        params = sum(math.prod(np.shape(p)) for p in jax.tree.leaves(problem.w0))
     check.check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs),
-                     runs, sum(math.prod(np.shape(p)) for p in leaves), problem.dtype.itemsize)
-
-
-def _raise_if_diverged(history: TrainHistory, problem: check.Problem) -> None:
-    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
-    if error is not None:
-        raise error
+                     runs, params, problem.dtype.itemsize)
 
 
 @functools.partial(jax.jit, static_argnames=("loss", "optimizer", "engine"))
@@ -448,7 +445,7 @@ def sweep(loss: LossFn, w0: Any, xs: ArrayLike, ys: ArrayLike, *,
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                       epochs=epochs, engine=engine, record=record, runs=True)
     w0s, rates, shape = check.runs_of(problem)
-    _check_size(problem, math.prod(shape), jax.tree.map(lambda _: 0.0, problem.w0))
+    _check_size(problem, math.prod(shape), len(jax.tree.leaves(w0s)))  # a number per leaf
     final, history = sweep_program(w0s, rates, problem.xs, problem.ys, **problem.settings)
     if len(shape) != 1:  # the runs' shape, from their one axis
         final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
