@@ -12,13 +12,14 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 
 def default_float_dtype() -> np.dtype:
     """JAX's default floating dtype right now: float32, or float64 under x64."""
-    return np.dtype(jnp.result_type(float))
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
 
 
 def is_integer_like(value: Any) -> bool:

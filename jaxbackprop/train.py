@@ -241,24 +241,23 @@ def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
 # The trainers
 
 
-def _check_size(problem: check.Problem, runs: int = 1, params: Any = None) -> None:
-    leaves = jax.tree.leaves(problem.w0 if params is None else params)
+def _check_size(problem: check.Problem, runs: int = 1, params: int | None = None) -> None:
+    """:func:`check.check_size` for ``runs`` trainings of ``params`` numbers each (default:
+    all of ``w0``'s)."""
+    if params is None:
+        params = sum(math.prod(np.shape(p)) for p in jax.tree.leaves(problem.w0))
     check.check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs),
-                     runs, sum(math.prod(np.shape(p)) for p in leaves), problem.dtype.itemsize)
-
-
-def _raise_if_diverged(history: TrainHistory, problem: check.Problem) -> None:
-    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
-    if error is not None:
-        raise error
+                     runs, params, problem.dtype.itemsize)
 
 
 @functools.partial(jax.jit, static_argnames=("loss", "optimizer", "engine"))
-def _jitted_step(params: Any, opt_state: Any, x: Any, y: Any, *, loss: LossFn,
+def _jitted_step(params: Any, opt_state: Any, xs: Any, ys: Any, i: int, *, loss: LossFn,
                  optimizer: optax.GradientTransformation, engine: Engine) -> Any:
-    """:func:`make_step`, and what the loop records, ``[L, *g, *params]`` as one vector in the
-    training dtype: one transfer to the host per step."""
-    params, opt_state, value, grad = make_step(loss, optimizer, engine)(params, opt_state, x, y)
+    """:func:`make_step` on sample ``i`` of the data (on the device), and what the loop
+    records, ``[L, *g, *params]`` as one vector in the training dtype: per step, the index
+    goes to the device and this vector comes back, one transfer each way."""
+    params, opt_state, value, grad = make_step(loss, optimizer, engine)(params, opt_state,
+                                                                        xs[i], ys[i])
     dtype = jnp.result_type(*jax.tree.leaves(params))
     leaves = jax.tree.leaves((value, grad, params))
     return params, opt_state, jnp.concatenate([jnp.ravel(a).astype(dtype) for a in leaves])
@@ -307,8 +306,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     leaves, treedef = jax.tree.flatten(problem.w0)
     steps = record == "steps"
     losses = np.full((epochs, samples) if steps else (epochs, 1), np.nan, dtype)
-    grads = [np.full((epochs, samples, *np.shape(p)) if steps else (1, 1, *np.shape(p)), np.nan,
-                     dtype) for p in leaves]
+    grads = [np.full((epochs if steps else 0, samples, *np.shape(p)), np.nan, dtype)
+             for p in leaves]  # kept with record="steps" only
     params_after = [np.full((epochs, *np.shape(p)), np.nan, dtype) for p in leaves]
     history = TrainHistory(losses, jax.tree.unflatten(treedef, grads), losses[:, -1],
                            jax.tree.unflatten(treedef, params_after))
@@ -317,29 +316,38 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
 
     params = jax.tree.map(jnp.asarray, problem.w0)
     opt_state = init_opt_state(settings["optimizer"], params, problem.learning_rate)
-    ends = np.cumsum([1] + [np.size(p) for p in leaves] * 2)  # [L | grad leaves | params]
+    xs_device, ys_device = jnp.asarray(problem.xs), jnp.asarray(problem.ys)  # once per call
+    ends = np.cumsum([1] + [np.size(p) for p in leaves] * 2)  # a step: [L | grads | params]
+    at = [slice(start, end) for start, end in zip(ends[:-1], ends[1:], strict=True)]
+    grads_at, params_at = at[: len(leaves)], at[len(leaves):]
+    rows = np.empty((samples, ends[-1]), dtype)  # the epoch's steps, one row each
+
+    def keep(epoch: int, done: int) -> None:
+        """The epoch's first ``done`` steps into the history (the rest of ``rows`` is NaN)."""
+        losses[epoch] = rows[:, 0] if steps else rows[done - 1, 0]
+        for kept, where in zip(grads if steps else (), grads_at, strict=False):
+            kept[epoch] = rows[:, where].reshape(kept.shape[1:])
+        for kept, where in zip(params_after, params_at, strict=True):
+            kept[epoch] = rows[-1, where].reshape(kept.shape[1:])
+
     for epoch in range(epochs):
+        rows.fill(np.nan)
         for i in range(samples):
-            params, opt_state, taken = _jitted_step(params, opt_state, problem.xs[i],
-                                                    problem.ys[i], **settings)
-            taken = np.asarray(taken)  # the step's one transfer to the host
-            value, pieces = taken[0], np.split(taken, ends[:-1])[1:]
-            grad = [g.reshape(np.shape(p)) for g, p in zip(pieces, leaves, strict=False)]
-            row = i if steps else 0
-            losses[epoch, row] = value
-            for kept, g in zip(grads, grad, strict=True):
-                kept[epoch if steps else 0, row] = g
-            if not np.isfinite(value):
-                history = (check.truncated(history, epoch, row) if steps
+            params, opt_state, taken = _jitted_step(params, opt_state, xs_device, ys_device, i,
+                                                    **settings)
+            rows[i] = np.asarray(taken)  # the step's one transfer to the host
+            if not np.isfinite(rows[i, 0]):
+                keep(epoch, i + 1)
+                history = (check.truncated(history, epoch, i) if steps
                            else _kept(history, record)[1])
-                raise DivergenceError(epoch, i, float(value), problem.xs[i], problem.ys[i],
-                                      history, _max_rate(problem))
+                raise DivergenceError(epoch, i, float(rows[i, 0]), problem.xs[i],
+                                      problem.ys[i], history, _max_rate(problem))
             if on_step is not None:
-                on_step(Step(epoch, i, problem.xs[i], problem.ys[i], value,
+                grad = [rows[i, where].reshape(np.shape(p)).copy()  # rows is reused
+                        for where, p in zip(grads_at, leaves, strict=True)]
+                on_step(Step(epoch, i, problem.xs[i], problem.ys[i], rows[i, 0],
                              jax.tree.unflatten(treedef, grad)))
-            if i == samples - 1:  # the parameters after the epoch
-                for kept, p in zip(params_after, pieces[len(leaves):], strict=True):
-                    kept[epoch] = p.reshape(kept.shape[1:])
+        keep(epoch, samples)
     return _kept(history, record)
 
 
@@ -437,7 +445,7 @@ def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                       epochs=epochs, engine=engine, record=record, runs=True)
     w0s, rates, shape = check.runs_of(problem)
-    _check_size(problem, math.prod(shape), jax.tree.map(lambda _: 0.0, problem.w0))
+    _check_size(problem, math.prod(shape), len(jax.tree.leaves(w0s)))  # a number per leaf
     final, history = sweep_program(w0s, rates, problem.xs, problem.ys, **problem.settings)
     if len(shape) != 1:  # the runs' shape, from their one axis
         final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
