@@ -258,11 +258,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     rounds (inter-quartile range, min - max), rate, compile time, ratio to the baseline."""
     meta = report["meta"]
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-    lines = [f"`{meta['command']}` on {meta['cpu']}, {meta['device']}, Python {meta['python']}; "
+    lines = ["# Benchmarks", "",
+             f"`{meta['command']}` on {meta['cpu']}, {meta['device']}, Python {meta['python']}; "
              f"{versions}; {meta['date']}, {meta['wall_s']:.0f} s.", ""]
     for case in report["cases"]:
         unit = case["unit"]
-        lines += [f"### {case['section']}: {case['label']}", "",
+        lines += [f"## {case['section']}: {case['label']}", "",
                   f"| engine | median per {unit} | IQR | min – max | rate | compile "
                   f"| x {case['baseline']} | note |",
                   "|---|---|---|---|---|---|---|---|"]
