@@ -322,9 +322,10 @@ def local_gradients(eqn: Equation) -> list[Any]:
 
     Elementwise primitives only; a linear primitive's local derivative is its linear map.
     """
-    grads = []  # (one partial per input: impl has already accepted exactly these inputs)
-    for parent, partial in zip(eqn.parents, eqn.primitive.partials, strict=False):
-        grads.append(None if parent is None else partial(eqn.out, *eqn.inputs, **eqn.params))
+    partials = eqn.primitive.partials  # one per input: impl has accepted exactly these inputs
+    grads = []
+    for k, parent in enumerate(eqn.parents):
+        grads.append(None if parent is None else partials[k](eqn.out, *eqn.inputs, **eqn.params))
     return grads
 
 
