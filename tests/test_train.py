@@ -593,11 +593,3 @@ def test_the_per_sample_loop_makes_one_transfer_per_step(monkeypatch: pytest.Mon
     np.testing.assert_array_max_ulp(history.params,
                                     train_scan(jb.loss, *DATA, optimizer=SGD)[1].params, maxulp=4)
 
-
-def test_the_parallel_method_comes_from_affine_sgd() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("jaxbackprop.affine_sgd") is not None:
-        pytest.skip("jaxbackprop.affine_sgd exists: its own tests cover method='parallel'")
-    with pytest.raises(ModuleNotFoundError, match="jaxbackprop.affine_sgd"):
-        train_scan(jb.loss, *DATA, optimizer=SGD, method="parallel")
