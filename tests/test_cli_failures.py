@@ -43,6 +43,12 @@ def test_a_value_that_overflows_float32_is_refused(argv: list[str], option: str)
     one_line(run(*argv), 2, option, "overflows float32", "--x64")
 
 
+def test_a_rate_that_float32_rounds_to_zero_is_refused_before_any_output() -> None:
+    done = run("train", "--lr", "1e-46")
+    one_line(done, 2, "--lr 1e-46", "becomes 0 in float32", "--x64")
+    assert done.stdout == ""
+
+
 def test_a_graph_whose_values_overflow_is_not_drawn(tmp_path: Path) -> None:
     done = run("graph", "--w", "1e30", "--out", str(tmp_path / "g.dot"))
     one_line(done, 2, "= inf overflows float32", "--x64")

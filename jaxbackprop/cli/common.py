@@ -18,6 +18,7 @@ from pathlib import Path
 from jaxbackprop.devices import BACKENDS, INSTALL_HINTS
 
 FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max, without numpy
+FLOAT32_SMALLEST = 1.401298464324817e-45  # the smallest positive float32 (a subnormal)
 
 
 class CommandError(Exception):
@@ -64,6 +65,15 @@ def check_float32(x64: bool, **values: float | None) -> None:
         if value is not None and not x64 and abs(value) > FLOAT32_MAX:
             raise CommandError(f"--{name} {value:g} overflows float32 (largest "
                                f"{FLOAT32_MAX:.4g}); pass a smaller value, or --x64")
+
+
+def check_rate_float32(x64: bool, option: str, rate: float | None) -> None:
+    """Refuse a positive rate that float32 rounds to 0 (unless ``--x64``): training with it
+    would silently change nothing."""
+    if rate is not None and not x64 and 0 < rate <= FLOAT32_SMALLEST / 2:
+        raise CommandError(f"--{option} {rate:g} becomes 0 in float32 (smallest positive "
+                           f"{FLOAT32_SMALLEST:.4g}), so training would change nothing; "
+                           "pass a larger value, or --x64")
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,7 @@ from jaxbackprop.cli.common import (
     add_x64_option,
     check_float32,
     check_out,
+    check_rate_float32,
     finite_float,
     on_backend,
     positive_float,
@@ -254,6 +255,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_out("--out", args.out, OUT_FORMATS)
     check_float32(args.x64, lr=args.lr, w0=args.w0)
+    check_rate_float32(args.x64, "lr", args.lr)
     check_memory(args.epochs, args.out, args.x64, args.fused)
     with on_backend(args.backend, args.x64) as backend:
         from jaxbackprop import lecture
