@@ -86,7 +86,7 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         finally:
             sys.setprofile(previous)
 
-    tape, in_vars, _, outs, _, _ = record(f_naming_values, args, "walkthrough", "argument", False)
+    tape, leaves, _, outs, _, _ = record(f_naming_values, args, "walkthrough", "argument", False)
     out = outs[0]
     if len(outs) != 1 or type(out) is not Var or out.tape is not tape:
         raise ValueError("walkthrough: f must return one value that depends on its inputs")
@@ -101,9 +101,8 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
             label += "'"
         labels.append(label)
 
-    values = [Value(labels[v.index], v.value, "parameter" if i in nums else "data",
-                    0.0 * v.value if cts[v.index] is None else cts[v.index])
-              for i, v in enumerate(in_vars)]
+    values = [Value(labels[i], x, "parameter" if i in nums else "data",
+                    0.0 * x if cts[i] is None else cts[i]) for i, x in enumerate(leaves)]
     operations = []
     for i, eqn in enumerate(tape.equations):
         index = tape.num_inputs + i
