@@ -223,8 +223,7 @@ def primal(x: Any) -> Any:
 
 
 def name(value: Any, label: str) -> Any:
-    """Give a tape value a display name for the walkthrough; identity on anything else.
-    (The walkthrough also names values after the local variables that hold them.)"""
+    """Give a tape value a display name for the walkthrough; identity on anything else."""
     if type(value) is Var:
         value.tape.names[value.index] = label
     return value
@@ -391,9 +390,8 @@ def unbroadcast(ct: Any, like: Any) -> Any:
 
 
 def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception) -> Exception:
-    """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
-    is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
-    else ``error`` itself (a string among the inputs, say)."""
+    """A :class:`ShapeError` naming the primitive and the input shapes if ``error`` is about
+    shapes (NumPy's ``ValueError``, JAX's ``TypeError`` saying "shape"), else ``error``."""
     if isinstance(error, ShapeError) or not (isinstance(error, ValueError)
                                              or "shape" in str(error)):
         return error
@@ -412,12 +410,13 @@ Axis = int | tuple[int, ...] | None
 
 def elementwise(name: str, impl: Callable[..., Any], formulas: Callable[..., tuple[str, ...]],
                 *partials: Callable[..., Any]) -> Primitive:
+    """An elementwise primitive: ``partials[k]`` gives ``d out / d input_k``."""
     return Primitive(name, impl, formulas, partials=partials)
 
 
 def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tuple[str, ...]],
            linear_map: Callable[..., Any], transpose: Callable[..., Any]) -> Primitive:
-    """(``formulas`` may be one text, the same for every input.)"""
+    """A linear primitive (``formulas`` may be one text, the same for every input)."""
     if isinstance(formulas, str):
         text = formulas
         formulas = lambda out, *xs, **params: (text,) * len(xs)  # noqa: E731
@@ -425,28 +424,13 @@ def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tu
 
 
 def records(primitive: Primitive, name: str, doc: str) -> Callable[..., Any]:
-    """The function that applies ``primitive``: it records on tape values, computes on
-    anything else. ``doc`` states its local derivative."""
+    """The function ``name`` that applies ``primitive`` (``doc`` states its derivative)."""
 
     def record(*args: Any) -> Any:
         return bind(primitive, *args)
 
-    record.__name__ = record.__qualname__ = name
-    record.__doc__ = doc
+    record.__name__, record.__qualname__, record.__doc__ = name, name, doc
     return record
-
-
-def _integer_pow_partial(out: Any, a: Any, *, n: int) -> Any:
-    return 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1)
-
-
-def _integer_pow_formula(out: str, a: str, *, n: int) -> tuple[str]:
-    return ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2 else f"{n}{a}^{n - 1}",)
-
-
-def _pow_exponent_partial(out: Any, a: Any, b: Any) -> Any:
-    positive = primal(a) > 0  # d/db a**b = a**b log a, taken as 0 where a <= 0, as JAX does
-    return where(positive, out * log(where(positive, a, 1.0)), 0.0 * out)
 
 
 add_p = elementwise("add", operator.add, lambda o, a, b: ("1", "1"),
@@ -465,11 +449,16 @@ divide = records(truediv_p, "divide",
                  "``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b.")
 neg_p = elementwise("neg", operator.neg, lambda o, a: ("-1",), lambda out, a: -1.0)
 negative = records(neg_p, "negative", "``-a``. d/da = -1.")
-integer_pow_p = elementwise("integer_pow", lambda a, *, n: lib(a).power(a, n),
-                            _integer_pow_formula, _integer_pow_partial)
-pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
-                    lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
-                    lambda out, a, b: b * power(a, b - 1.0), _pow_exponent_partial)
+integer_pow_p = elementwise(
+    "integer_pow", lambda a, *, n: lib(a).power(a, n),
+    lambda o, a, *, n: ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2
+                        else f"{n}{a}^{n - 1}",),
+    lambda out, a, *, n: 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1))
+pow_p = elementwise(  # d/db = a^b log a, taken as 0 where a <= 0, as JAX does
+    "pow", lambda a, b: lib(a, b).power(a, b),
+    lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
+    lambda out, a, b: b * power(a, b - 1.0),
+    lambda out, a, b: where(primal(a) > 0, out * log(where(primal(a) > 0, a, 1.0)), 0.0 * out))
 exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
                     lambda out, x: out)
 exp = records(exp_p, "exp", "Elementwise e^x. d/dx = e^x, the output itself.")
@@ -604,8 +593,8 @@ def _axes(x: Any, axis: Axis) -> Axis:
 
 
 def sum(x: Any, axis: Axis = None) -> Any:  # noqa: A001
-    """Sum over ``axis`` (all if ``None``). Linear; its transpose copies the cotangent back
-    along the summed axes (each summed element has d out/d x_i = 1)."""
+    """Sum over ``axis`` (all if ``None``). Linear: d out/d x_i = 1, so its transpose
+    copies the cotangent back along the summed axes."""
     return bind(sum_p, x, axis=_axes(x, axis))
 
 
@@ -615,14 +604,12 @@ def mean(x: Any, axis: Axis = None) -> Any:
 
 
 def reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
-    """The same elements in a new ``shape`` (one entry may be -1). Linear; its transpose
-    reshapes the cotangent back."""
+    """The elements in a new ``shape`` (one entry may be -1). Linear; transpose: reshape back."""
     return bind(reshape_p, x, shape=(shape,) if isinstance(shape, int) else tuple(shape))
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
-    """Permute the axes (reverse them if ``None``). Linear; its transpose is the inverse
-    permutation."""
+    """Permute the axes (reverse if ``None``). Linear; transpose: the inverse permutation."""
     if type(x) is Var:
         ndim = x.ndim
         axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
@@ -665,8 +652,7 @@ def getitem(x: Any, key: Any) -> Any:
 
 
 def scatter(ct: Any, key: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
-    """Zeros of ``shape`` with ``ct`` at ``[key]``: the transpose of indexing, and linear
-    in ``ct`` (its own transpose is indexing)."""
+    """Zeros of ``shape`` with ``ct`` at ``[key]``: indexing's transpose (its own: indexing)."""
     return bind(scatter_p, ct, key=key, shape=shape)
 
 

@@ -28,6 +28,7 @@ from jaxbackprop.tape.core import (
     _complex,
     backward_pass,
     is_complex,
+    primal,
     push_forward,
     unsupported,
 )
@@ -63,9 +64,10 @@ def _like(value: Any, ct: Any = None) -> Any:
 
 
 def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
-           has_aux: bool) -> tuple[Tape, list[Any], Any, list[Any], Any, Any]:
+           has_aux: bool) -> tuple[Tape, list[Any], Any, list[int | None], list[Any], Any, Any]:
     """Run ``f`` on fresh variables of a new tape. Returns the tape, the input values and
-    their structure, the output's leaves and structure, and ``aux`` (its values unwrapped)."""
+    their structure, the outputs' variable indices (``None``: a constant) and values and
+    their structure, and ``aux`` (values unwrapped)."""
     leaves, in_tree = flatten(primals)
     leaves = [check_input(leaf, f"{who}: {what} {i}") for i, leaf in enumerate(leaves)]
     with Tape() as tape:
@@ -78,27 +80,26 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
                               "Use jaxbackprop.numpy instead: its functions record on the tape "
                               f"and call jax.numpy otherwise. (JAX said: "
                               f"{str(error).splitlines()[0]})") from None
+    ours = lambda x: type(x) is Var and x.tape is tape  # noqa: E731
     aux = None
     if has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             raise TypeError(f"{who}: with has_aux=True, f must return a pair (output, aux), "
                             f"got {type(out).__name__}")
         out, aux = out
-        aux = jax.tree_util.tree_map(lambda x: x.value if type(x) is Var and x.tape is tape
-                                     else x, aux)
+        aux = jax.tree_util.tree_map(lambda x: x.value if ours(x) else x, aux)
     out_leaves, out_tree = flatten(out)
     if out is None or not out_leaves:
         raise TypeError(f"{who}: f returned {out!r}; it must return an array or a number "
                         "(did it forget a return statement?)")
-    for leaf in out_leaves:
-        value = leaf.value if type(leaf) is Var else leaf
-        if type(value) is not float and not (hasattr(value, "shape") or type(value) is int):
-            if not isinstance(value, complex):
-                raise TypeError(f"{who}: f must return numbers or arrays, "
-                                f"got {type(value).__name__}")
-        if is_complex(value):
+    indices = [x.index if ours(x) else None for x in out_leaves]
+    outs = [x.value if ours(x) else x for x in out_leaves]
+    for value in outs:
+        if not isinstance(primal(value), (float, int, complex)) and not hasattr(value, "shape"):
+            raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
+        if is_complex(primal(value)):
             raise _complex(value, f"{who}: f's output")
-    return tape, leaves, in_tree, out_leaves, out_tree, aux
+    return tape, leaves, in_tree, indices, outs, out_tree, aux
 
 
 def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
@@ -123,8 +124,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
 def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
          has_aux: bool) -> tuple[Any, ...]:
-    tape, leaves, in_tree, out_leaves, out_tree, aux = record(f, primals, who, what, has_aux)
-    outs = [x.value if type(x) is Var and x.tape is tape else x for x in out_leaves]
+    tape, leaves, in_tree, indices, outs, out_tree, aux = record(f, primals, who, what, has_aux)
 
     def pullback(out_bar: Any) -> tuple[Any, ...]:
         bars, bar_tree = flatten(out_bar)
@@ -132,13 +132,12 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise ValueError(f"{who}: the cotangent must have the output's structure "
                              f"{out_tree}, got {bar_tree}")
         cts: list[Any] = [None] * len(leaves)
-        for leaf, value, bar in zip(out_leaves, outs, bars, strict=True):
+        for index, value, bar in zip(indices, outs, bars, strict=True):
             if shape(bar) != shape(value):
                 raise ValueError(f"{who}: the cotangent must have the output's shape "
                                  f"{shape(value)}, got {shape(bar)}")
-            if type(leaf) is Var and leaf.tape is tape:  # (a constant output has no cotangent)
-                found = backward_pass(tape, leaf.index, bar)  # one backward pass per output
-                for i, ct in enumerate(found[:len(leaves)]):
+            if index is not None:  # one backward pass per output (a constant has none)
+                for i, ct in enumerate(backward_pass(tape, index, bar)[:len(leaves)]):
                     cts[i] = ct if cts[i] is None else cts[i] if ct is None else cts[i] + ct
         return tuple(unflatten(in_tree, list(map(_like, leaves, cts))))
 
@@ -246,8 +245,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     if jax.tree_util.tree_structure(tuple(primals)) != t_tree:
         raise ValueError(f"{who}: primals and tangents must have the same structure, got "
                          f"{jax.tree_util.tree_structure(tuple(primals))} and {t_tree}")
-    tape, leaves, _, out_leaves, out_tree, aux = record(f, tuple(primals), who, "primal",
-                                                        has_aux)
+    tape, leaves, _, indices, outs, out_tree, aux = record(f, tuple(primals), who, "primal",
+                                                           has_aux)
     for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
         check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
         if shape(p) != shape(t):
@@ -257,9 +256,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
             raise TypeError(f"{who}: tangent {i} has dtype {t_dtype}, its primal {p_dtype}; "
                             "they must be equal")
     dots = push_forward(tape, list(t_leaves))
-    recorded = [type(x) is Var and x.tape is tape for x in out_leaves]
-    outs = [x.value if r else x for x, r in zip(out_leaves, recorded, strict=True)]
-    out_dots = [_like(v, dots[x.index] if r else None)
-                for x, v, r in zip(out_leaves, outs, recorded, strict=True)]
+    out_dots = [_like(v, None if i is None else dots[i])
+                for i, v in zip(indices, outs, strict=True)]
     out, out_dot = unflatten(out_tree, outs), unflatten(out_tree, out_dots)
     return (out, out_dot, aux) if has_aux else (out, out_dot)

@@ -86,13 +86,13 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         finally:
             sys.setprofile(previous)
 
-    tape, leaves, _, outs, _, _ = record(f_naming_values, args, "walkthrough", "argument", False)
-    out = outs[0]
-    if len(outs) != 1 or type(out) is not Var or out.tape is not tape:
+    tape, leaves, _, (out, *more), outs, _, _ = record(f_naming_values, args, "walkthrough",
+                                                          "argument", False)
+    if more or out is None:
         raise ValueError("walkthrough: f must return one value that depends on its inputs")
-    if shape(out.value) != ():
-        raise TypeError(f"walkthrough: f must return a scalar, got shape {shape(out.value)}")
-    cts = backward_pass(tape, out.index, 1.0, keep_intermediate=True)
+    if shape(outs[0]) != ():
+        raise TypeError(f"walkthrough: f must return a scalar, got shape {shape(outs[0])}")
+    cts = backward_pass(tape, out, 1.0, keep_intermediate=True)
 
     labels: list[str] = []
     for index in range(tape.num_vars):
@@ -120,4 +120,4 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         label = f"{eqn.primitive.name}[{shown}]" if shown else eqn.primitive.name
         operations.append(Operation(labels[index], label, input_names, local))
         values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
-    return Graph(tuple(values), tuple(operations), labels[out.index])
+    return Graph(tuple(values), tuple(operations), labels[out])
