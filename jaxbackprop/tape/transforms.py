@@ -37,16 +37,17 @@ Argnums = int | Sequence[int]
 flatten, unflatten = jax.tree_util.tree_flatten, jax.tree_util.tree_unflatten
 
 
-def check_input(leaf: Any, where: str) -> Any:
-    """A real number or array, integers promoted to floating point; anything else refused."""
+def check_input(leaf: Any, who: str, what: str, i: int) -> Any:
+    """A real number or array, integers promoted to floating point; anything else refused
+    (the error names it: ``{who}: {what} {i}``)."""
     if type(leaf) is float or type(leaf) is Var:
         return leaf
     if not isinstance(leaf, (bool, int, float, complex, np.ndarray, np.generic)) \
             and not hasattr(leaf, "shape"):
-        raise TypeError(f"{where} must be a number or an array (or a pytree of them), "
-                        f"got {type(leaf).__name__}")
+        raise TypeError(f"{who}: {what} {i} must be a number or an array (or a pytree of "
+                        f"them), got {type(leaf).__name__}")
     if is_complex(leaf):
-        raise _complex(leaf, where)
+        raise _complex(leaf, f"{who}: {what} {i}")
     return promote_integer(leaf)
 
 
@@ -69,7 +70,7 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
     their structure, the outputs' variable indices (``None``: a constant) and values and
     their structure, and ``aux`` (values unwrapped)."""
     leaves, in_tree = flatten(primals)
-    leaves = [check_input(leaf, f"{who}: {what} {i}") for i, leaf in enumerate(leaves)]
+    leaves = [check_input(leaf, who, what, i) for i, leaf in enumerate(leaves)]
     with Tape() as tape:
         try:
             out = f(*unflatten(in_tree, [tape.new_var(leaf) for leaf in leaves]))
@@ -147,18 +148,22 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
 
 def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
     """``argnums`` as a tuple of distinct non-negative positions, checked against ``num_args``."""
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not nums or any(type(i) is not int for i in nums):
+    positions: list[int] = []
+    for i in (argnums,) if isinstance(argnums, int) else argnums:
+        if type(i) is not int:  # (a bool, a float...)
+            positions = []
+            break
+        if not -num_args <= i < num_args:
+            raise ValueError(f"{who}: argnums {argnums!r} is out of range for a call with "
+                             f"{num_args} positional argument(s)")
+        if i % num_args in positions:
+            raise ValueError(f"{who}: argnums {argnums!r} names an argument twice; each "
+                             "argument's gradient can be asked for once")
+        positions.append(i % num_args)
+    if not positions:
         raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
                         f"got {argnums!r}")
-    if not all(-num_args <= i < num_args for i in nums):
-        raise ValueError(f"{who}: argnums {argnums!r} is out of range for a call with "
-                         f"{num_args} positional argument(s)")
-    positions = tuple(i % num_args for i in nums)
-    if len(set(positions)) != len(positions):
-        raise ValueError(f"{who}: argnums {argnums!r} names an argument twice; each "
-                         "argument's gradient can be asked for once")
-    return positions
+    return tuple(positions)
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
@@ -205,7 +210,7 @@ def _grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool, who: str,
                 full[i] = a
             return f(*full, **kwargs)
 
-        out, pullback, *aux = _vjp(f_of_diff_args, tuple(args[i] for i in nums), who,
+        out, pullback, *aux = _vjp(f_of_diff_args, tuple([args[i] for i in nums]), who,
                                    "argument", has_aux)
         if shape(out) != () or not (hasattr(out, "shape") or type(out) in (int, float)):
             raise TypeError(f"{who}: f must return a scalar, got an output of shape "
@@ -248,7 +253,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     tape, leaves, _, indices, outs, out_tree, aux = record(f, tuple(primals), who, "primal",
                                                            has_aux)
     for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
-        check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
+        check_input(t, who, "tangent", i)  # (not promoted: an integer tangent is refused)
         if shape(p) != shape(t):
             raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")
         p_dtype, t_dtype = getattr(p, "dtype", None), getattr(t, "dtype", None)
