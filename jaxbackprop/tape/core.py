@@ -247,12 +247,14 @@ def _lost(conversion: str) -> TypeError:
         "jaxbackprop.numpy (jbnp.sin, not math.sin); comparisons and `if` on tape values work.")
 
 
-def _complex(x: Any, where: str) -> TypeError:
+def complex_error(where: str) -> TypeError:
+    """The refusal of a complex value (``where`` names it)."""
     return TypeError(f"{where} is complex; the tape differentiates real functions only "
                      "(use jax.grad/jax.vjp for complex numbers)")
 
 
 def is_complex(x: Any) -> bool:
+    """Whether ``x`` is a complex number or array."""
     return type(x) is complex or getattr(getattr(x, "dtype", None), "kind", None) == "c"
 
 
@@ -302,7 +304,7 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
     else:  # they may be values of an outer tape: computing with them records there too
         out = bind(primitive, *inputs, **params)
     if type(out) is not float and is_complex(primal(out)):
-        raise _complex(out, f"the output of tape primitive {primitive.name!r}")
+        raise complex_error(f"the output of tape primitive {primitive.name!r}")
     tape.equations.append(Equation(primitive, tuple(parents), tuple(inputs), out, params))
     return Var(out, tape, tape.num_inputs + len(tape.equations) - 1)
 

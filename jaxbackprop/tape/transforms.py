@@ -25,8 +25,8 @@ from jaxbackprop.tape.compute import shape
 from jaxbackprop.tape.core import (
     Tape,
     Var,
-    _complex,
     backward_pass,
+    complex_error,
     is_complex,
     primal,
     push_forward,
@@ -47,7 +47,7 @@ def check_input(leaf: Any, who: str, what: str, i: int) -> Any:
         raise TypeError(f"{who}: {what} {i} must be a number or an array (or a pytree of "
                         f"them), got {type(leaf).__name__}")
     if is_complex(leaf):
-        raise _complex(leaf, f"{who}: {what} {i}")
+        raise complex_error(f"{who}: {what} {i}")
     return promote_integer(leaf)
 
 
@@ -99,7 +99,7 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
         if not isinstance(primal(value), (float, int, complex)) and not hasattr(value, "shape"):
             raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
         if is_complex(primal(value)):
-            raise _complex(value, f"{who}: f's output")
+            raise complex_error(f"{who}: f's output")
     return tape, leaves, in_tree, indices, outs, out_tree, aux
 
 
