@@ -20,15 +20,7 @@ derivative table), :mod:`~jaxbackprop.tape.transforms` (``vjp``/``grad``/``jvp``
 :mod:`~jaxbackprop.tape.walkthrough` (showing its work).
 """
 
-from jaxbackprop.tape.core import (
-    PRIMITIVES,
-    Equation,
-    Primitive,
-    ShapeError,
-    Tape,
-    Var,
-    name,
-)
+from jaxbackprop.tape.core import PRIMITIVES, Equation, Primitive, ShapeError, Tape, Var, name
 from jaxbackprop.tape.transforms import grad, jvp, value_and_grad, vjp
 from jaxbackprop.tape.walkthrough import walkthrough
 

@@ -16,20 +16,19 @@ one :class:`Equation` ``(primitive, parents, inputs, out, params)`` in execution
 Forward mode (:func:`push_forward`) walks them forwards. Both read one derivative table,
 the primitives at the end of this module, each beside its local derivative.
 
-Nested tapes (``grad(grad(f))``) are kept apart by *level*: a tape opened inside another
-has a higher level, and a primitive records on the highest-level tape among its
-arguments, treating values of lower tapes as constants. Those constants are themselves
-values of the outer tape, so computing the output (``bind`` again, one level out) records
-the same step there: that is how the tape differentiates its own backward pass.
+Nested tapes (``grad(grad(f))``) are kept apart by *level*: a primitive records on the
+highest-level tape among its arguments and treats values of lower tapes as constants.
+Those constants are values of an outer tape, so computing the output (``bind`` again, one
+level out) records the same step there: that is how the tape differentiates its own
+backward pass.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +42,13 @@ from jaxbackprop.tape.compute import lib, shape
 class Primitive:
     """An operation the tape records, with its local derivative, written once.
 
-    ``impl(*inputs, **params)`` computes the output from plain numbers or arrays.
-    An *elementwise* primitive gives ``partials[k](out, *inputs, **params)``, the local
-    derivative ``d out / d input_k``. A *linear* primitive (sum, reshape, matmul in each
-    input, indexing...) gives instead the linear map ``linear(k, tangent, *inputs,
-    **params)`` from input ``k``'s tangent to the output's, and its transpose
-    ``transpose(k, out_bar, *inputs, **params)``, input ``k``'s cotangent.
-    ``formulas(out, *inputs, **params)`` writes the local derivatives as text, given the
-    values' names (the walkthrough shows them).
+    ``impl(*inputs, **params)`` computes the output from plain numbers or arrays. An
+    *elementwise* primitive gives ``partials[k](out, *inputs, **params)``, the local
+    derivative ``d out / d input_k``. A *linear* one (sum, reshape, matmul in each input,
+    indexing...) gives instead the linear map ``linear(k, tangent, *inputs, **params)``
+    from input ``k``'s tangent to the output's, and its ``transpose(k, out_bar, *inputs,
+    **params)``, input ``k``'s cotangent. ``formulas(out, *inputs, **params)`` writes the
+    local derivatives as text from the values' names (the walkthrough shows them).
     """
 
     name: str
@@ -80,23 +78,31 @@ class Equation:
 
 
 NO_PARAMS: dict[str, Any] = {}  # the params of every equation that has none (never mutated)
+_open = threading.local()  # how many tapes are open, in this thread
 
 
 class Tape:
     """The equations of one call of ``vjp``/``jvp``/``grad``; lives only for that call.
 
     Inputs are variables ``0 .. num_inputs - 1``; equation ``i`` defines variable
-    ``num_inputs + i``. Nothing on the tape points back at it, so a tape makes no
-    reference cycles.
+    ``num_inputs + i``. Nothing on the tape points back at it: it makes no reference
+    cycles. ``with Tape() as tape`` opens it one level above any tape already open.
     """
 
-    def __init__(self, level: int) -> None:
-        self.level = level
+    def __init__(self) -> None:
+        self.level = 0  # set when opened
         self.num_inputs = 0
         self.equations: list[Equation] = []
         self.names: dict[int, str] = {}  # display names, for the walkthrough
 
-    def new_var(self, value: Any) -> Any:
+    def __enter__(self) -> Tape:
+        self.level = _open.depth = getattr(_open, "depth", 0) + 1
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _open.depth = self.level - 1
+
+    def new_var(self, value: Any) -> Var:
         """A fresh input variable. All inputs are created before the first equation."""
         if self.equations:
             raise RuntimeError("Tape.new_var: inputs must be created before any equation")
@@ -108,17 +114,7 @@ class Tape:
         return self.num_inputs + len(self.equations)
 
 
-_nesting = threading.local()  # how many tapes are open, in this thread
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[Tape]:
-    """``with recording() as tape``: a new tape, one level above any tape already open."""
-    depth = _nesting.depth = getattr(_nesting, "depth", 0) + 1
-    try:
-        yield Tape(level=depth)
-    finally:
-        _nesting.depth = depth - 1
+recording = Tape  # ``with recording() as tape``: a new tape, one level above the open ones
 
 
 # ---------------------------------------------------------------------------------------
@@ -159,7 +155,6 @@ class Var:
     def __pos__(self) -> Any: return self  # noqa: E704
     def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
     def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
-
     def sum(self, axis: Axis = None) -> Any: return sum(self, axis)  # noqa: E704
     def mean(self, axis: Axis = None) -> Any: return mean(self, axis)  # noqa: E704
     def reshape(self, *s: Any) -> Any: return reshape(self, s[0] if len(s) == 1 else s)  # noqa: E704
@@ -168,6 +163,10 @@ class Var:
         return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
     T = property(lambda self: transpose(self))
+    shape = property(lambda self: shape(self.value))
+    ndim = property(lambda self: len(shape(self.value)))
+    dtype = property(lambda self: getattr(self.value, "dtype", None)
+                     or np.result_type(self.value))
 
     # Comparisons and truth read the primal value; they are not differentiated.
     def __lt__(self, other: Any) -> Any: return primal(self) < primal(other)  # noqa: E704
@@ -178,18 +177,6 @@ class Var:
     def __ne__(self, other: Any) -> Any: return primal(self) != primal(other)  # noqa: E704
     def __bool__(self) -> bool: return bool(primal(self))  # noqa: E704
     __hash__ = object.__hash__
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return shape(self.value)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def dtype(self) -> Any:
-        return getattr(self.value, "dtype", None) or np.result_type(self.value)
 
     def __repr__(self) -> str:
         label = self.tape.names.get(self.index)
@@ -219,15 +206,13 @@ class Var:
 
     # Operators the tape does not record name themselves.
     def __mod__(self, other: Any) -> Any: raise unsupported("The operator %")  # noqa: E704
-    __rmod__ = __mod__
     def __floordiv__(self, other: Any) -> Any: raise unsupported("The operator //")  # noqa: E704
-    __rfloordiv__ = __floordiv__
     def __divmod__(self, other: Any) -> Any: raise unsupported("divmod()")  # noqa: E704
-    __rdivmod__ = __divmod__
     def __and__(self, other: Any) -> Any: raise unsupported("The bit operators & | ^ << >> ~")  # noqa: E704
+    def __invert__(self) -> Any: raise unsupported("The bit operator ~")  # noqa: E704
+    __rmod__, __rfloordiv__, __rdivmod__ = __mod__, __floordiv__, __divmod__
     __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rlshift__ = __and__
     __rshift__ = __rrshift__ = __and__
-    def __invert__(self) -> Any: raise unsupported("The bit operator ~")  # noqa: E704
 
 
 def primal(x: Any) -> Any:
@@ -238,11 +223,7 @@ def primal(x: Any) -> Any:
 
 
 def name(value: Any, label: str) -> Any:
-    """Give a tape value a display name for the walkthrough; identity on anything else.
-
-    The walkthrough also names values after the local variables that hold them
-    (``y_hat = w * x``), so most code never calls this.
-    """
+    """Give a tape value a display name for the walkthrough; identity on anything else."""
     if type(value) is Var:
         value.tape.names[value.index] = label
     return value
@@ -250,6 +231,12 @@ def name(value: Any, label: str) -> Any:
 
 class ShapeError(ValueError):
     """A primitive was given inputs whose shapes do not fit together."""
+
+
+def unsupported(operation: str, hint: str = "") -> TypeError:
+    """The error for an operation the tape cannot record: it names itself and the rest."""
+    return TypeError(f"{operation} is not supported on tape values (jaxbackprop.tape.Var). "
+                     f"{hint + ' ' if hint else ''}The tape records: {SUPPORTED}.")
 
 
 def _lost(conversion: str) -> TypeError:
@@ -260,10 +247,15 @@ def _lost(conversion: str) -> TypeError:
         "jaxbackprop.numpy (jbnp.sin, not math.sin); comparisons and `if` on tape values work.")
 
 
-def unsupported(operation: str, hint: str = "") -> TypeError:
-    """The error for an operation the tape cannot record: it names itself and the rest."""
-    return TypeError(f"{operation} is not supported on tape values (jaxbackprop.tape.Var). "
-                     f"{hint + ' ' if hint else ''}The tape records: {SUPPORTED}.")
+def complex_error(where: str) -> TypeError:
+    """The refusal of a complex value (``where`` names it)."""
+    return TypeError(f"{where} is complex; the tape differentiates real functions only "
+                     "(use jax.grad/jax.vjp for complex numbers)")
+
+
+def is_complex(x: Any) -> bool:
+    """Whether ``x`` is a complex number or array."""
+    return type(x) is complex or getattr(getattr(x, "dtype", None), "kind", None) == "c"
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,10 +266,10 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
     """Apply ``primitive``: record it on the innermost tape among ``args``, or just compute."""
     tape = None
     for a in args:
-        if type(a) is Var:
+        if type(a) is Var and a.tape is not tape:
             if tape is None or a.tape.level > tape.level:
                 tape = a.tape
-            elif a.tape.level == tape.level and a.tape is not tape:
+            elif a.tape.level == tape.level:
                 raise RuntimeError(
                     f"tape primitive {primitive.name!r}: its inputs come from two different "
                     "tapes of the same nesting level. A tape value escaped the function that "
@@ -296,34 +288,32 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
     """Step 1, the forward pass: compute the output and append the equation to the tape.
 
     Values of this tape enter as variables; anything else (numbers, arrays, values of
-    outer tapes) enters as a constant, and computing with those constants (``bind``
-    again) records on their own tape.
+    outer tapes) as constants, and computing with those (``bind`` again, when this tape
+    is nested) records on their own tape.
     """
     parents, inputs = [], []
     for a in args:
-        ours = type(a) is Var and a.tape is tape
-        parents.append(a.index if ours else None)
-        inputs.append(a.value if ours else a)
+        if type(a) is Var and a.tape is tape:
+            parents.append(a.index)
+            inputs.append(a.value)
+        else:
+            parents.append(None)
+            inputs.append(a)
     if tape.level == 1:  # the outermost tape: its values are plain numbers or arrays
         out = primitive.impl(*inputs, **params)
     else:  # they may be values of an outer tape: computing with them records there too
         out = bind(primitive, *inputs, **params)
-    if type(out) is not float and _is_complex(primal(out)):
-        raise TypeError(f"tape primitive {primitive.name!r}: a complex value; the tape "
-                        "differentiates real functions only (use jax.grad/jax.vjp for complex "
-                        "numbers)")
+    if type(out) is not float and is_complex(primal(out)):
+        raise complex_error(f"the output of tape primitive {primitive.name!r}")
     tape.equations.append(Equation(primitive, tuple(parents), tuple(inputs), out, params))
     return Var(out, tape, tape.num_inputs + len(tape.equations) - 1)
 
 
 def local_gradients(eqn: Equation) -> list[Any]:
     """Step 2, the local gradients: ``d out / d input_k`` at the recorded values, for each
-    input that is a variable (``None`` for a constant: it needs no gradient).
-
-    Elementwise primitives only; a linear primitive's local derivative is its linear map.
-    """
-    partials = eqn.primitive.partials  # one per input: impl has accepted exactly these inputs
-    grads = []
+    input that is a variable (``None`` for a constant: it needs no gradient). Elementwise
+    primitives only; a linear primitive's local derivative is its linear map."""
+    partials, grads = eqn.primitive.partials, []
     for k, parent in enumerate(eqn.parents):
         grads.append(None if parent is None else partials[k](eqn.out, *eqn.inputs, **eqn.params))
     return grads
@@ -338,8 +328,7 @@ def backward_pass(tape: Tape, out_index: int, out_bar: Any, *,
     summed back to the input's shape (:func:`unbroadcast`); a linear one passes its
     transpose applied to ``out_bar``. ``None`` marks a variable the output does not
     depend on. An equation's cotangent is complete when the loop reaches it (its uses all
-    come later) and is dropped once passed on, unless ``keep_intermediate`` (the
-    walkthrough shows every one).
+    come later) and is dropped once passed on, unless ``keep_intermediate``.
     """
     cts: list[Any] = [None] * tape.num_vars
     cts[out_index] = out_bar
@@ -370,20 +359,17 @@ def push_forward(tape: Tape, tangents: list[Any]) -> list[Any]:
     local gradients of step 2, broadcast to the output's shape), its linear map applied to
     the tangents for a linear one. ``None`` marks a tangent that is zero.
     """
-    tangents = list(tangents) + [None] * len(tape.equations)
-    for i, eqn in enumerate(tape.equations):
-        prim, terms = eqn.primitive, []
-        if prim.linear is not None:
-            terms = [prim.linear(k, tangents[p], *eqn.inputs, **eqn.params)
-                     for k, p in enumerate(eqn.parents)
-                     if p is not None and tangents[p] is not None]
-        elif any(p is not None and tangents[p] is not None for p in eqn.parents):
-            terms = [g * tangents[p] for g, p in zip(local_gradients(eqn), eqn.parents, strict=True)
-                     if p is not None and tangents[p] is not None]
-        for term in terms:
+    tangents = list(tangents)
+    for eqn in tape.equations:
+        linear, dot = eqn.primitive.linear, None
+        known = [(k, tangents[p]) for k, p in enumerate(eqn.parents)
+                 if p is not None and tangents[p] is not None]
+        grads = local_gradients(eqn) if known and linear is None else []
+        for k, t in known:
+            term = grads[k] * t if linear is None else linear(k, t, *eqn.inputs, **eqn.params)
             term = term if shape(term) == shape(eqn.out) else broadcast_to(term, shape(eqn.out))
-            v = tape.num_inputs + i
-            tangents[v] = term if tangents[v] is None else tangents[v] + term
+            dot = term if dot is None else dot + term
+        tangents.append(dot)
     return tangents
 
 
@@ -405,16 +391,11 @@ def unbroadcast(ct: Any, like: Any) -> Any:
     return reshape(sum(ct, axis=axes), target)
 
 
-def _is_complex(x: Any) -> bool:
-    return type(x) is complex or getattr(getattr(x, "dtype", None), "kind", None) == "c"
-
-
 def _shape_error(primitive: Primitive, inputs: tuple[Any, ...], error: Exception) -> Exception:
-    """A :class:`ShapeError` naming the primitive and every input's shape, if ``error``
-    is about shapes (NumPy raises ``ValueError``, JAX a ``TypeError`` that says "shape");
-    else ``error`` itself (a string among the inputs, say)."""
-    about_shapes = isinstance(error, ValueError) or "shape" in str(error)
-    if isinstance(error, ShapeError) or not about_shapes:
+    """A :class:`ShapeError` naming the primitive and the input shapes if ``error`` is about
+    shapes (NumPy's ``ValueError``, JAX's ``TypeError`` saying "shape"), else ``error``."""
+    if isinstance(error, ShapeError) or not (isinstance(error, ValueError)
+                                             or "shape" in str(error)):
         return error
     shapes = " and ".join(str(np.shape(x)) for x in inputs)
     return ShapeError(f"tape primitive {primitive.name!r}: inputs of shapes {shapes} "
@@ -431,12 +412,13 @@ Axis = int | tuple[int, ...] | None
 
 def elementwise(name: str, impl: Callable[..., Any], formulas: Callable[..., tuple[str, ...]],
                 *partials: Callable[..., Any]) -> Primitive:
+    """An elementwise primitive: ``partials[k]`` gives ``d out / d input_k``."""
     return Primitive(name, impl, formulas, partials=partials)
 
 
 def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tuple[str, ...]],
            linear_map: Callable[..., Any], transpose: Callable[..., Any]) -> Primitive:
-    """(``formulas`` may be one text, the same for every input.)"""
+    """A linear primitive (``formulas`` may be one text, the same for every input)."""
     if isinstance(formulas, str):
         text = formulas
         formulas = lambda out, *xs, **params: (text,) * len(xs)  # noqa: E731
@@ -444,28 +426,13 @@ def linear(name: str, impl: Callable[..., Any], formulas: str | Callable[..., tu
 
 
 def records(primitive: Primitive, name: str, doc: str) -> Callable[..., Any]:
-    """The function that applies ``primitive``: it records on tape values, computes on
-    anything else. ``doc`` states its local derivative."""
+    """The function ``name`` that applies ``primitive`` (``doc`` states its derivative)."""
 
     def record(*args: Any) -> Any:
         return bind(primitive, *args)
 
-    record.__name__ = record.__qualname__ = name
-    record.__doc__ = doc
+    record.__name__, record.__qualname__, record.__doc__ = name, name, doc
     return record
-
-
-def _integer_pow_partial(out: Any, a: Any, *, n: int) -> Any:
-    return 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1)
-
-
-def _integer_pow_formula(out: str, a: str, *, n: int) -> tuple[str]:
-    return ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2 else f"{n}{a}^{n - 1}",)
-
-
-def _pow_exponent_partial(out: Any, a: Any, b: Any) -> Any:
-    positive = primal(a) > 0  # d/db a**b = a**b log a, taken as 0 where a <= 0, as JAX does
-    return where(positive, out * log(where(positive, a, 1.0)), 0.0 * out)
 
 
 add_p = elementwise("add", operator.add, lambda o, a, b: ("1", "1"),
@@ -484,11 +451,16 @@ divide = records(truediv_p, "divide",
                  "``a / b``, broadcasting. d/da = 1/b, d/db = -a/b^2 = -out/b.")
 neg_p = elementwise("neg", operator.neg, lambda o, a: ("-1",), lambda out, a: -1.0)
 negative = records(neg_p, "negative", "``-a``. d/da = -1.")
-integer_pow_p = elementwise("integer_pow", lambda a, *, n: lib(a).power(a, n),
-                            _integer_pow_formula, _integer_pow_partial)
-pow_p = elementwise("pow", lambda a, b: lib(a, b).power(a, b),
-                    lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
-                    lambda out, a, b: b * power(a, b - 1.0), _pow_exponent_partial)
+integer_pow_p = elementwise(
+    "integer_pow", lambda a, *, n: lib(a).power(a, n),
+    lambda o, a, *, n: ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2
+                        else f"{n}{a}^{n - 1}",),
+    lambda out, a, *, n: 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1))
+pow_p = elementwise(  # d/db = a^b log a, taken as 0 where a <= 0, as JAX does
+    "pow", lambda a, b: lib(a, b).power(a, b),
+    lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
+    lambda out, a, b: b * power(a, b - 1.0),
+    lambda out, a, b: where(primal(a) > 0, out * log(where(primal(a) > 0, a, 1.0)), 0.0 * out))
 exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
                     lambda out, x: out)
 exp = records(exp_p, "exp", "Elementwise e^x. d/dx = e^x, the output itself.")
@@ -623,8 +595,8 @@ def _axes(x: Any, axis: Axis) -> Axis:
 
 
 def sum(x: Any, axis: Axis = None) -> Any:  # noqa: A001
-    """Sum over ``axis`` (all if ``None``). Linear; its transpose copies the cotangent back
-    along the summed axes (each summed element has d out/d x_i = 1)."""
+    """Sum over ``axis`` (all if ``None``). Linear: d out/d x_i = 1, so its transpose
+    copies the cotangent back along the summed axes."""
     return bind(sum_p, x, axis=_axes(x, axis))
 
 
@@ -634,14 +606,12 @@ def mean(x: Any, axis: Axis = None) -> Any:
 
 
 def reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
-    """The same elements in a new ``shape`` (one entry may be -1). Linear; its transpose
-    reshapes the cotangent back."""
+    """The elements in a new ``shape`` (one entry may be -1). Linear; transpose: reshape back."""
     return bind(reshape_p, x, shape=(shape,) if isinstance(shape, int) else tuple(shape))
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
-    """Permute the axes (reverse them if ``None``). Linear; its transpose is the inverse
-    permutation."""
+    """Permute the axes (reverse if ``None``). Linear; transpose: the inverse permutation."""
     if type(x) is Var:
         ndim = x.ndim
         axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
@@ -684,8 +654,7 @@ def getitem(x: Any, key: Any) -> Any:
 
 
 def scatter(ct: Any, key: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
-    """Zeros of ``shape`` with ``ct`` at ``[key]``: the transpose of indexing, and linear
-    in ``ct`` (its own transpose is indexing)."""
+    """Zeros of ``shape`` with ``ct`` at ``[key]``: indexing's transpose (its own: indexing)."""
     return bind(scatter_p, ct, key=key, shape=shape)
 
 

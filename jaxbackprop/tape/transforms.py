@@ -22,53 +22,58 @@ import numpy as np
 
 from jaxbackprop._dtypes import promote_integer
 from jaxbackprop.tape.compute import shape
-from jaxbackprop.tape.core import Tape, Var, backward_pass, push_forward, recording, unsupported
+from jaxbackprop.tape.core import (
+    Tape,
+    Var,
+    backward_pass,
+    complex_error,
+    is_complex,
+    primal,
+    push_forward,
+    unsupported,
+)
 
 Argnums = int | Sequence[int]
+flatten, unflatten = jax.tree_util.tree_flatten, jax.tree_util.tree_unflatten
 
 
-def check_input(leaf: Any, where: str) -> Any:
-    """A real number or array, integers promoted to floating point; anything else refused."""
+def check_input(leaf: Any, who: str, what: str, i: int) -> Any:
+    """A real number or array, integers promoted to floating point; anything else refused
+    (the error names it: ``{who}: {what} {i}``)."""
     if type(leaf) is float or type(leaf) is Var:
         return leaf
-    if isinstance(leaf, (bool, int, float, np.ndarray, np.generic)) or hasattr(leaf, "shape"):
-        if np.iscomplexobj(leaf) if not hasattr(leaf, "dtype") else jnp.iscomplexobj(leaf):
-            raise TypeError(f"{where} is complex; the tape differentiates real functions only "
-                            "(use jax.grad/jax.vjp for complex numbers)")
-        return promote_integer(leaf)
-    raise TypeError(f"{where} must be a number or an array (or a pytree of them), "
-                    f"got {type(leaf).__name__}")
+    if not isinstance(leaf, (bool, int, float, complex, np.ndarray, np.generic)) \
+            and not hasattr(leaf, "shape"):
+        raise TypeError(f"{who}: {what} {i} must be a number or an array (or a pytree of "
+                        f"them), got {type(leaf).__name__}")
+    if is_complex(leaf):
+        raise complex_error(f"{who}: {what} {i}")
+    return promote_integer(leaf)
 
 
-def _zeros_like(value: Any) -> Any:
-    """Zeros of ``value``'s kind, shape and dtype (a Python float stays a float)."""
-    if type(value) is float:
-        return 0.0
-    if type(value) is Var:  # an outer tape's value: stay connected to it
-        return 0.0 * value
-    if isinstance(value, (np.ndarray, np.generic)):
-        return np.zeros_like(value)
-    return jnp.zeros_like(value)
-
-
-def _cast_like(ct: Any, primal: Any) -> Any:
-    """The cotangent in the primal's dtype (a Python float stays a float), as JAX gives it."""
-    dtype = getattr(primal, "dtype", None)
+def _like(value: Any, ct: Any = None) -> Any:
+    """``ct`` in the dtype of ``value`` (a Python float stays a float), as JAX gives it;
+    zeros of ``value``'s kind, shape and dtype if ``ct`` is ``None`` (no dependence)."""
+    if ct is None:
+        return (0.0 if type(value) is float else 0.0 * value if type(value) is Var
+                else np.zeros_like(value) if isinstance(value, (np.ndarray, np.generic))
+                else jnp.zeros_like(value))
+    dtype = getattr(value, "dtype", None)
     if dtype is None or type(ct) is Var or getattr(ct, "dtype", dtype) == dtype:
         return ct
     return ct.astype(dtype) if hasattr(ct, "astype") else np.asarray(ct, dtype)
 
 
 def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
-            has_aux: bool) -> tuple[Tape, list[Var], list[Any], Any, Any, Any]:
-    """Run ``f`` on fresh variables of a new tape: the tape, the input variables, their
-    values, the output's leaves and structure, and ``aux`` (its tape values unwrapped)."""
-    leaves, treedef = jax.tree_util.tree_flatten(primals)
-    leaves = [check_input(leaf, f"{who}: {what} {i}") for i, leaf in enumerate(leaves)]
-    with recording() as tape:
-        in_vars = [tape.new_var(leaf) for leaf in leaves]
+           has_aux: bool) -> tuple[Tape, list[Any], Any, list[int | None], list[Any], Any, Any]:
+    """Run ``f`` on fresh variables of a new tape. Returns the tape, the input values and
+    their structure, the outputs' variable indices (``None``: a constant) and values and
+    their structure, and ``aux`` (values unwrapped)."""
+    leaves, in_tree = flatten(primals)
+    leaves = [check_input(leaf, who, what, i) for i, leaf in enumerate(leaves)]
+    with Tape() as tape:
         try:
-            out = f(*jax.tree_util.tree_unflatten(treedef, in_vars))
+            out = f(*unflatten(in_tree, [tape.new_var(leaf) for leaf in leaves]))
         except TypeError as error:  # JAX refusing a tape value: say what to use instead
             if str(Var) not in str(error):
                 raise
@@ -76,26 +81,26 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
                               "Use jaxbackprop.numpy instead: its functions record on the tape "
                               f"and call jax.numpy otherwise. (JAX said: "
                               f"{str(error).splitlines()[0]})") from None
+    ours = lambda x: type(x) is Var and x.tape is tape  # noqa: E731
     aux = None
     if has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             raise TypeError(f"{who}: with has_aux=True, f must return a pair (output, aux), "
                             f"got {type(out).__name__}")
         out, aux = out
-        aux = jax.tree_util.tree_map(lambda x: x.value if type(x) is Var and x.tape is tape
-                                     else x, aux)
-    out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+        aux = jax.tree_util.tree_map(lambda x: x.value if ours(x) else x, aux)
+    out_leaves, out_tree = flatten(out)
     if out is None or not out_leaves:
         raise TypeError(f"{who}: f returned {out!r}; it must return an array or a number "
                         "(did it forget a return statement?)")
-    for leaf in out_leaves:
-        value = leaf.value if type(leaf) is Var else leaf
-        if type(value) is float:
-            continue
-        if not (hasattr(value, "shape") or isinstance(value, (int, complex))):
+    indices = [x.index if ours(x) else None for x in out_leaves]
+    outs = [x.value if ours(x) else x for x in out_leaves]
+    for value in outs:
+        if not isinstance(primal(value), (float, int, complex)) and not hasattr(value, "shape"):
             raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
-        check_input(value, f"{who}: f's output")  # (a complex value is refused)
-    return tape, in_vars, leaves, out_leaves, out_tree, aux
+        if is_complex(primal(value)):
+            raise complex_error(f"{who}: f's output")
+    return tape, leaves, in_tree, indices, outs, out_tree, aux
 
 
 def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
@@ -120,51 +125,45 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
 def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
          has_aux: bool) -> tuple[Any, ...]:
-    tape, in_vars, leaves, out_leaves, out_tree, aux = record(f, primals, who, what, has_aux)
-    out_values = [leaf.value if type(leaf) is Var and leaf.tape is tape else leaf
-                  for leaf in out_leaves]
-    in_tree = jax.tree_util.tree_structure(primals)
+    tape, leaves, in_tree, indices, outs, out_tree, aux = record(f, primals, who, what, has_aux)
 
     def pullback(out_bar: Any) -> tuple[Any, ...]:
-        bars, bar_tree = jax.tree_util.tree_flatten(out_bar)
+        bars, bar_tree = flatten(out_bar)
         if bar_tree != out_tree:
             raise ValueError(f"{who}: the cotangent must have the output's structure "
                              f"{out_tree}, got {bar_tree}")
-        seeds: dict[int, Any] = {}
-        for leaf, value, bar in zip(out_leaves, out_values, bars, strict=True):
+        cts: list[Any] = [None] * len(leaves)
+        for index, value, bar in zip(indices, outs, bars, strict=True):
             if shape(bar) != shape(value):
                 raise ValueError(f"{who}: the cotangent must have the output's shape "
                                  f"{shape(value)}, got {shape(bar)}")
-            if type(leaf) is Var and leaf.tape is tape:  # (a constant output has no cotangent)
-                seeds[leaf.index] = bar if leaf.index not in seeds else seeds[leaf.index] + bar
-        cts: list[Any] = [None] * len(in_vars)
-        for index, seed in seeds.items():  # one backward pass per output leaf
-            found = backward_pass(tape, index, seed)[:len(in_vars)]
-            cts = [c if g is None else g if c is None else c + g
-                   for c, g in zip(cts, found, strict=True)]
-        grads = [_zeros_like(x) if ct is None else _cast_like(ct, x)
-                 for ct, x in zip(cts, leaves, strict=True)]
-        return tuple(jax.tree_util.tree_unflatten(in_tree, grads))
+            if index is not None:  # one backward pass per output (a constant has none)
+                for i, ct in enumerate(backward_pass(tape, index, bar)[:len(leaves)]):
+                    cts[i] = ct if cts[i] is None else cts[i] if ct is None else cts[i] + ct
+        return tuple(unflatten(in_tree, list(map(_like, leaves, cts))))
 
-    out = jax.tree_util.tree_unflatten(out_tree, out_values)
+    out = unflatten(out_tree, outs)
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
 def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
     """``argnums`` as a tuple of distinct non-negative positions, checked against ``num_args``."""
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
-        raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
-                        f"got {argnums!r}")
-    for i in nums:
+    positions: list[int] = []
+    for i in (argnums,) if isinstance(argnums, int) else argnums:
+        if type(i) is not int:  # (a bool, a float...)
+            positions = []
+            break
         if not -num_args <= i < num_args:
             raise ValueError(f"{who}: argnums {argnums!r} is out of range for a call with "
                              f"{num_args} positional argument(s)")
-    positions = tuple(i % num_args for i in nums)
-    if len(set(positions)) != len(positions):
-        raise ValueError(f"{who}: argnums {argnums!r} names an argument twice; each "
-                         "argument's gradient can be asked for once")
-    return positions
+        if i % num_args in positions:
+            raise ValueError(f"{who}: argnums {argnums!r} names an argument twice; each "
+                             "argument's gradient can be asked for once")
+        positions.append(i % num_args)
+    if not positions:
+        raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, "
+                        f"got {argnums!r}")
+    return tuple(positions)
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
@@ -182,33 +181,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
       >>> value_and_grad(lambda w, x, y: (w * x - y) ** 2)(1.0, 1.0, 2.0)  # the lecture
       (1.0, -2.0)
     """
-    return _value_and_grad(f, argnums, has_aux, "tape.value_and_grad")
-
-
-def _value_and_grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool,
-                    who: str) -> Callable[..., Any]:
-    @functools.wraps(f)
-    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        nums = normalize_argnums(argnums, len(args), who)
-
-        def f_of_diff_args(*diff_args: Any) -> Any:
-            full = list(args)
-            for i, a in zip(nums, diff_args, strict=True):
-                full[i] = a
-            return f(*full, **kwargs)
-
-        out, pullback, *aux = _vjp(f_of_diff_args, tuple(args[i] for i in nums), who,
-                                   "argument", has_aux)
-        if not hasattr(out, "shape") and not isinstance(out, (int, float)) or shape(out) != ():
-            raise TypeError(f"{who}: f must return a scalar, got an output of shape "
-                            f"{shape(out)}; use tape.vjp(f, *args) for non-scalar outputs")
-        one = 1.0 if type(out) in (float, int) or type(out) is Var else jnp.ones_like(out) \
-            if not isinstance(out, (np.ndarray, np.generic)) else np.ones_like(out)
-        grads = pullback(one)
-        grad = grads[0] if isinstance(argnums, int) else grads
-        return ((out, aux[0]) if has_aux else out), grad
-
-    return value_and_grad_f
+    return _grad(f, argnums, has_aux, "tape.value_and_grad", with_value=True)
 
 
 def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
@@ -221,12 +194,33 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
       >>> grad(lambda w, x, y: (w * x - y) ** 2, argnums=(0, 1))(1.0, 2.0, 4.0)
       (-8.0, -4.0)
     """
-    value_and_grad_f = _value_and_grad(f, argnums, has_aux, "tape.grad")
+    return _grad(f, argnums, has_aux, "tape.grad", with_value=False)
 
+
+def _grad(f: Callable[..., Any], argnums: Argnums, has_aux: bool, who: str,
+          with_value: bool) -> Callable[..., Any]:
+    """``grad``, or ``value_and_grad`` if ``with_value``: ``vjp`` seeded with 1."""
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
-        value, g = value_and_grad_f(*args, **kwargs)
-        return (g, value[1]) if has_aux else g
+        nums = normalize_argnums(argnums, len(args), who)
+
+        def f_of_diff_args(*diff_args: Any) -> Any:
+            full = list(args)
+            for i, a in zip(nums, diff_args, strict=True):
+                full[i] = a
+            return f(*full, **kwargs)
+
+        out, pullback, *aux = _vjp(f_of_diff_args, tuple([args[i] for i in nums]), who,
+                                   "argument", has_aux)
+        if shape(out) != () or not (hasattr(out, "shape") or type(out) in (int, float)):
+            raise TypeError(f"{who}: f must return a scalar, got an output of shape "
+                            f"{shape(out)}; use tape.vjp(f, *args) for non-scalar outputs")
+        grads = pullback(1.0 if type(out) in (float, int, Var) else np.ones_like(out)
+                         if isinstance(out, (np.ndarray, np.generic)) else jnp.ones_like(out))
+        g = grads[0] if isinstance(argnums, int) else grads
+        if with_value:
+            return ((out, aux[0]) if has_aux else out), g
+        return (g, aux[0]) if has_aux else g
 
     return grad_f
 
@@ -252,30 +246,22 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(f"{who}: primals and tangents must be tuples or lists, got "
                         f"{type(primals).__name__} and {type(tangents).__name__}")
-    p_leaves, p_tree = jax.tree_util.tree_flatten(tuple(primals))
-    t_leaves, t_tree = jax.tree_util.tree_flatten(tuple(tangents))
-    if p_tree != t_tree:
+    t_leaves, t_tree = flatten(tuple(tangents))
+    if jax.tree_util.tree_structure(tuple(primals)) != t_tree:
         raise ValueError(f"{who}: primals and tangents must have the same structure, got "
-                         f"{p_tree} and {t_tree}")
-    tape, in_vars, leaves, out_leaves, out_tree, aux = record(f, tuple(primals), who,
-                                                               "primal", has_aux)
+                         f"{jax.tree_util.tree_structure(tuple(primals))} and {t_tree}")
+    tape, leaves, _, indices, outs, out_tree, aux = record(f, tuple(primals), who, "primal",
+                                                           has_aux)
     for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
-        check_input(t, f"{who}: tangent {i}")  # (not promoted: an integer tangent is refused)
+        check_input(t, who, "tangent", i)  # (not promoted: an integer tangent is refused)
         if shape(p) != shape(t):
             raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")
         p_dtype, t_dtype = getattr(p, "dtype", None), getattr(t, "dtype", None)
         if p_dtype is not None and t_dtype is not None and p_dtype != t_dtype:
             raise TypeError(f"{who}: tangent {i} has dtype {t_dtype}, its primal {p_dtype}; "
                             "they must be equal")
-    tangents_out = push_forward(tape, list(t_leaves))
-    outs, out_dots = [], []
-    for leaf in out_leaves:
-        recorded = type(leaf) is Var and leaf.tape is tape
-        value = leaf.value if recorded else leaf
-        dot = tangents_out[leaf.index] if recorded else None
-        outs.append(value)
-        out_dots.append(_zeros_like(value) if dot is None else _cast_like(dot, value))
-    out = jax.tree_util.tree_unflatten(out_tree, outs)
-    out_dot = jax.tree_util.tree_unflatten(out_tree, out_dots)
+    dots = push_forward(tape, list(t_leaves))
+    out_dots = [_like(v, None if i is None else dots[i])
+                for i, v in zip(indices, outs, strict=True)]
+    out, out_dot = unflatten(out_tree, outs), unflatten(out_tree, out_dots)
     return (out, out_dot, aux) if has_aux else (out, out_dot)
-

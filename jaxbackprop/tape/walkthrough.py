@@ -86,13 +86,13 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         finally:
             sys.setprofile(previous)
 
-    tape, in_vars, _, outs, _, _ = record(f_naming_values, args, "walkthrough", "argument", False)
-    out = outs[0]
-    if len(outs) != 1 or type(out) is not Var or out.tape is not tape:
+    tape, leaves, _, (out, *more), outs, _, _ = record(f_naming_values, args, "walkthrough",
+                                                          "argument", False)
+    if more or out is None:
         raise ValueError("walkthrough: f must return one value that depends on its inputs")
-    if shape(out.value) != ():
-        raise TypeError(f"walkthrough: f must return a scalar, got shape {shape(out.value)}")
-    cts = backward_pass(tape, out.index, 1.0, keep_intermediate=True)
+    if shape(outs[0]) != ():
+        raise TypeError(f"walkthrough: f must return a scalar, got shape {shape(outs[0])}")
+    cts = backward_pass(tape, out, 1.0, keep_intermediate=True)
 
     labels: list[str] = []
     for index in range(tape.num_vars):
@@ -101,9 +101,8 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
             label += "'"
         labels.append(label)
 
-    values = [Value(labels[v.index], v.value, "parameter" if i in nums else "data",
-                    0.0 * v.value if cts[v.index] is None else cts[v.index])
-              for i, v in enumerate(in_vars)]
+    values = [Value(labels[i], x, "parameter" if i in nums else "data",
+                    0.0 * x if cts[i] is None else cts[i]) for i, x in enumerate(leaves)]
     operations = []
     for i, eqn in enumerate(tape.equations):
         index = tape.num_inputs + i
@@ -121,4 +120,4 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
         label = f"{eqn.primitive.name}[{shown}]" if shown else eqn.primitive.name
         operations.append(Operation(labels[index], label, input_names, local))
         values.append(Value(labels[index], eqn.out, "intermediate", cts[index]))
-    return Graph(tuple(values), tuple(operations), labels[out.index])
+    return Graph(tuple(values), tuple(operations), labels[out])
