@@ -361,22 +361,28 @@ def _probe_steps(optimizer: optax.GradientTransformation, steps: int, params: An
     return jax.lax.scan(step, state, None, length=steps)[1]
 
 
-def _rates(optimizer: optax.GradientTransformation, params: Any, steps: int
-           ) -> tuple[jax.Array, jax.Array]:
-    """The probe's answer, left on the device: the rate of each of ``steps`` steps (one
-    number for a stateless optimizer) and the verdict of each step probed (see
-    :func:`learning_rates`)."""
-    state = optimizer.init(params)
-    try:
-        next_state, lr, verdict = _probe(optimizer, params, state)
-    except (TypeError, ValueError) as error:
-        if str(error).startswith("method='parallel'"):
-            raise
-        raise ValueError(f"method='parallel' needs plain SGD with a scalar learning rate or a "
-                         f"schedule; probing the optimizer failed: {error}") from error
-    if not jax.tree.leaves(state) or _same(next_state, state):  # the same rate at every step
-        return lr, verdict
-    return _probe_steps(optimizer, steps, params, state)
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _rates(optimizer: optax.GradientTransformation, steps: int, params: Any) -> jax.Array:
+    """The rate of each of ``steps`` steps, one number for a constant rate. Found while
+    the program is traced, from the optimizer and the parameters' shapes only (the probe
+    runs at zero), so jit's cache keeps the answer: a later call returns it at once. A
+    ValueError, while it is traced, if the optimizer is not plain SGD."""
+    with jax.ensure_compile_time_eval():
+        zero = jax.tree.map(lambda p: jnp.zeros(p.shape, p.dtype), params)
+        state = optimizer.init(zero)
+        try:
+            next_state, lr, verdict = _probe(optimizer, zero, state)
+        except (TypeError, ValueError) as error:
+            if str(error).startswith("method='parallel'"):
+                raise
+            raise ValueError(f"method='parallel' needs plain SGD with a scalar learning rate "
+                             f"or a schedule; probing the optimizer failed: {error}") from error
+        if verdict or _same(next_state, state):  # a refusal, or the same rate at every step
+            _refuse_unless_sgd(verdict)
+            return lr
+        rates, verdicts = _probe_steps(optimizer, steps, zero, state)
+        _refuse_unless_sgd(verdicts)
+        return rates
 
 
 def _refuse_unless_sgd(verdicts: jax.Array) -> None:
@@ -397,9 +403,7 @@ def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: 
     Raises:
       ValueError: naming why the optimizer is not plain SGD (see the module's docstring).
     """
-    rates, verdicts = _rates(optimizer, params, steps)
-    _refuse_unless_sgd(verdicts)
-    return np.asarray(rates)
+    return np.asarray(_rates(optimizer, steps, params))
 
 
 # ---------------------------------------------------------------------------------------
@@ -527,12 +531,11 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     x, y = _samples(xs, ys, dtype)
     if (injected := check.injected_rate(optimizer.init(w0))) is not None:
         check.checked_rate(injected, dtype)  # the rate an inject_hyperparams optimizer holds
-    rates, verdicts = _rates(optimizer, w0, epochs * len(x))
-    _refuse_unless_sgd(verdicts)
+    rates = _rates(optimizer, epochs * len(x), w0)
     final, history, finite = _train(loss, w0, rates, x, y, epochs=epochs, record=record)
     if not finite:  # a sample that is not finite, or as train_scan: the first inf or NaN loss
         check.as_samples(xs, ys, dtype)  # names the sample
-        error = check.divergence(jax.device_get(history), x, y, np.max(np.asarray(rates)))
+        error = check.divergence(jax.device_get(history), x, y, np.max(rates))
         if error is not None:
             raise error
     return final, history
