@@ -18,46 +18,53 @@ prefix scan (Blelloch 1990; Martin and Cundy 2018 for linear recurrences): ``O(N
 in ``O(log N)`` dependent rounds, where the sequential loop has ``N`` dependent steps.
 
 The form kept here is a radix-``GROUP`` scan. For the final weight: split the maps into
-rows of ``GROUP`` consecutive maps and compose each row in order, every row at once (one
-vectorised, fused pass), until one map is left. For every weight (:func:`weights`, rows
-of ``k = PREFIX_GROUP``): in every row at once, compose the row's prefixes
-``P_j = map_j o ... o map_0`` (``k`` steps); the last is the row's map, and the same
-function on the rows' maps gives each row's starting weight; then every weight in one
-pass, ``w[row, j] = P_j-1(start)``. No pass replays the maps. The per-step weights then
-give the losses and gradients in one ``jax.vmap``-ed pass.
+rows of ``GROUP`` consecutive maps and compose each row in order, every row at once, until
+one map is left (:func:`_level`, one fused pass per level). The first level reads the data:
+the maps are built from ``x_i, y_i`` inside the loop that composes them, so the data is
+read once and no map is written out (the level's result is one array behind an
+``optimization_barrier``; without it XLA writes the maps first, 2.0 ms against 0.6 ms at
+N = 1e6). For every weight (:func:`weights`, rows of ``PREFIX_GROUP``): the rows' maps
+(:func:`_level`), each row's starting weight from this same function on them, then every
+weight in one pass, each row replaying its maps from its start. The per-step weights
+then give the losses and gradients in one ``jax.vmap``-ed pass.
 
-Where each form wins, measured on this project's 2-core CPU while other jobs shared it
-(``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final weight after
-N = 1e6 steps, median of 7 interleaved rounds): the sequential floor (``lax.scan`` of
-``w = a w + b``, one fused multiply-add per step) 3.6 ms, the radix-8 scan 3.9 ms, a
-pairwise tree inside chunks of 1024 5.8 ms, a ``lax.scan`` inside chunks of 256
-``jax.vmap``-ed across chunks 11.7 ms, ``jax.lax.associative_scan`` 25 ms.
-``associative_scan`` computes every prefix, with strided slices and interleaves at each
-of its ``2 log2 N`` levels: a pass over memory each. The pairwise tree pays a pass per
-tree level; the chunked ``lax.scan`` a loop iteration per step of a chunk, on short
-vectors, and a transpose. One radix-8 level is one fused loop that reads the data once
-and leaves 8x fewer maps, so the reduction costs about one read of the data (0.8 ms
-against the floor's 1.8 ms, minima of 9 calls on a quieter machine, ``GROUP`` 8 to 32
-compared). For every weight, XLA fuses the row's prefixes into the pass that writes the
-weights and recomputes them per column, ``O(k^2)`` work a row of ``k``: there 4 maps a
-row (``PREFIX_GROUP``) is best (N = 1e6, minima: 3.7, 4.9, 6.9, 9.2 ms for k = 4, 8, 16,
-32, against 7.6 ms for the replay it replaced, 11 ms for a ``lax.scan`` over the columns,
-and no gain from transposing the rows first). On a GPU, with thousands of lanes,
+Where each form wins, measured on this project's 2-core CPU while other jobs kept both
+cores busy (``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final
+weight after N = 1e6 steps from device arrays, median of 7 interleaved rounds): the
+sequential floor (``lax.scan`` of ``w = a w + b``, one fused multiply-add per step)
+7.0 ms, the radix-8 scan 2.75 ms (2.5x the floor), a pairwise tree inside chunks of 1024
+11 ms, a ``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks 14 ms,
+``jax.lax.associative_scan`` 39 ms. ``associative_scan`` computes every prefix, with
+strided slices and interleaves at each of its ``2 log2 N`` levels: a pass over memory
+each. The pairwise tree pays a pass per tree level; the chunked ``lax.scan`` a loop
+iteration per step of a chunk, on short vectors, and a transpose. One radix-8 level is
+one fused loop that reads the data once and leaves 8x fewer maps (``GROUP`` 4 and 8 are
+even, 16 and 32 2x slower). For every weight, rows of 2 or 4 (``PREFIX_GROUP``) are
+even and 8 is 1.3x slower; replaying each row from its start beat composing the rows'
+prefixes (8.8 against 12.6 ms, minima). Forms that lay the rows out across lanes (the
+data transposed to ``(k, N / k)``, then a ``lax.scan`` or an unrolled loop over ``k``
+on contiguous vectors) lost 2-3x: XLA's transposes of 4 MB cost 0.25-1 ms each, and it
+fuses the transposes back into strided loops. On a GPU, with thousands of lanes,
 ``associative_scan`` is the natural form (not measured here).
 
-What that buys end to end on this CPU is little. The machine is shared, so one run at
-N = 1e6 (the same command, median of 7): every step kept, the parallel trainer 12.8 ms
-against the sequential ``train_scan``'s 11.2 ms (0.88x); the final weight 5.2 ms against
-the floor's 3.8 ms (0.73x). Below N = 1e5 a fixed cost of about 0.8 ms (the shared
-input checks, the optimizer probe, a dispatch and one transfer) dominates. Both lose
-because the sequential loops are already near a memory pass on this CPU: a per-sample
-step costs a few nanoseconds, and the scan needs the maps built (a pass), reduced (a
-pass), and with every step the weights written and read again. With ``d`` features a
-composition is a ``d x d`` matrix product against the sequential step's ``O(d)``: about
-even with the sequential trainer at ``d = 2, 3`` and 3-7x slower at ``d = 4, 8``
-(N = 1e5). The method is the lesson: per-sample SGD is not bound to its chain of
-dependent steps when each step is affine; the hardware that profits is one with many
-more lanes than this CPU's.
+What that buys end to end, in the benchmark (``jaxbackprop bench --sections sgd
+--rounds 15``, N = 1e6 float32 samples given as NumPy arrays, medians, the load as
+above): every step kept, the parallel trainer 11.3 ns/step against the sequential
+``train_scan``'s 17.1 (1.5x); the final weight 5.35 ns/step against the floor's 7.0
+(1.3x; minima 3.0 against 4.8) and ``train_scan``'s 11.2 (2.1x). Neither reaches what a
+scan could: each call first copies ``xs`` and ``ys`` to the device (XLA's CPU client
+copies a NumPy array that is not 64-byte aligned, and NumPy's large arrays are not:
+about 0.6 ms per 4 MB array, paid by every engine in the benchmark), and with every step
+kept the scan writes the weights and reads them again for the losses and gradients,
+four passes over memory where the sequential loop makes one. The fixed cost of a call is
+now about 0.17 ms (N = 1e3: 0.32 ms against the floor's 0.15): the input checks that do
+not read the data, one dispatch that returns the optimizer's cached rate (below), the
+program, and one flag read back; below N = 1e5 it still loses to the sequential loops.
+With ``d`` features a composition is a ``d x d`` matrix product against the sequential
+step's ``O(d)``: about even with the sequential trainer at ``d = 2, 3`` and 3-7x slower
+at ``d = 4, 8`` (N = 1e5, measured before these changes). The method is the lesson:
+per-sample SGD is not bound to its chain of dependent steps when each step is affine;
+the hardware that profits is one with many more lanes than this CPU's.
 
 Which problems: this solves per-sample SGD *exactly* (up to rounding) only when each
 step is affine: the loss must be quadratic in the parameters (its Hessian does not depend
@@ -68,12 +75,18 @@ compiled, from its program (:func:`check_quadratic`): each value's degree in the
 parameters is read off the loss's jaxpr, and any operation that is not a polynomial
 (``tanh``, ``abs``, ``max``, a division by the parameters...) or a degree above 2 is
 refused, naming the operation; nothing is evaluated per sample. The optimizer is probed
-at every step with two unrelated gradients (the second with signs and magnitudes up to
-``2^20``) at random parameters: both updates must be ``-lr_k`` times the gradient, for
-one scalar ``lr_k``, and the next state must not depend on the gradient (0.06 ms for a
-constant rate). Momentum, Adam, weight decay and clipping below ``2^20`` fail this probe;
-a probe at points is not a proof (an optimizer that treats other gradients differently
-would pass), as the loss's check is.
+with two unrelated gradients (the second with signs and magnitudes up to ``2^20``) at a
+random point: both updates must be ``-lr_k`` times the gradient, for one scalar
+``lr_k``, and the next state must not depend on the gradient; a stateful optimizer (a
+schedule) is probed at every step. The probe depends only on the optimizer object, the
+step count and the parameters' shapes, so it runs while :func:`_rates` is traced and
+jit's cache keeps the rates: a later call costs one dispatch (0.02 ms). Momentum, Adam,
+weight decay and clipping below ``2^20`` fail this probe; a probe at points is not a proof
+(an optimizer that treats other gradients differently would pass), as the loss's check
+is. The data are checked in the program: a sample that is not finite in the training
+dtype gets NaN terms, so the program's one flag (is everything it kept finite?) is false,
+and only then does the host look for the sample and name it, with the shared checks'
+message (:func:`jaxbackprop._validate.as_samples`).
 """
 
 from __future__ import annotations
@@ -484,12 +497,14 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     ``(x_i, y_i)`` in order, ``w <- w - lr_k * grad loss(w, x_i, y_i)``; here each step
     is the affine map ``w <- (I - lr_k H_i) w - lr_k c_i`` and the maps are composed by
     a radix-``GROUP`` scan (see the module's docstring). With every step kept, the weights
-    before each step come from the scan's prefixes and the losses and gradients from one
-    ``jax.vmap``-ed pass over them.
+    before each step come from the scan (each row of maps replayed from its start) and
+    the losses and gradients from one ``jax.vmap``-ed pass over them.
 
     Only exact: the loss must be quadratic in the parameters and ``optimizer`` plain SGD
     (a constant or scheduled rate); both are checked: the loss exactly, from its program,
-    when the training is compiled (:func:`check_quadratic`), the optimizer by a probe.
+    when the training is compiled (:func:`check_quadratic`), the optimizer by a probe
+    when its rates are compiled (:func:`_rates`). The data are checked in the program
+    (a sample that is not finite makes its flag false), and named on the host.
     The result equals the sequential one up to rounding: the products of many factors
     are rounded in another order (see the module's docstring).
 
@@ -514,7 +529,9 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
       ValueError: the loss is not quadratic in the parameters, the optimizer is not
         plain SGD, or its learning rate is not a scalar or a schedule (the message
         says which); or bad input, refused by the trainers' shared checks
-        (:mod:`jaxbackprop._validate`), with the same messages.
+        (:mod:`jaxbackprop._validate`), with the same messages (a sample that is not
+        finite is found by the program, so it is reported after the checks of the loss
+        and the optimizer).
       DivergenceError: a loss or weight became inf or NaN (as ``train_scan``).
 
     >>> import optax
