@@ -432,8 +432,9 @@ def _train(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Array
     history = _history(loss, w0, rates, xs, ys, epochs=epochs, record=record)
     kept = [a for a in (history.losses, history.epoch_loss, *jax.tree.leaves(history.params))
             if a is not None]
-    # the largest |value| is finite exactly when every value is (max keeps a NaN), and a
-    # max is a faster pass for XLA than a logical and of isfinite
+    # the largest |value| is finite exactly when every value is (max keeps a NaN); XLA
+    # reduces floats faster than the booleans of all(isfinite) (N = 1e6 with every step
+    # kept, one noisy measurement: 5.1 against 8.3 ms, minima)
     finite = jnp.all(jnp.array([jnp.isfinite(jnp.max(jnp.abs(a))) for a in kept]))
     return jax.tree.map(lambda p: p[-1], history.params), history, finite
 
