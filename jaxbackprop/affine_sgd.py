@@ -48,10 +48,11 @@ fuses the transposes back into strided loops. On a GPU, with thousands of lanes,
 ``associative_scan`` is the natural form (not measured here).
 
 What that buys end to end, in the benchmark (``jaxbackprop bench --sections sgd
---rounds 15``, N = 1e6 float32 samples given as NumPy arrays, medians, the load as
-above): every step kept, the parallel trainer 11.3 ns/step against the sequential
-``train_scan``'s 17.1 (1.5x); the final weight 5.35 ns/step against the floor's 7.0
-(1.3x; minima 3.0 against 4.8) and ``train_scan``'s 11.2 (2.1x). Neither reaches what a
+--rounds 31``, N = 1e6 float32 samples given as NumPy arrays, medians, the load as
+above): every step kept, the parallel trainer 11.0 ns/step against the sequential
+``train_scan``'s 13.8 (1.26x; 1.5x and 1.6x in two runs of 15 rounds); the final weight
+3.39 ns/step against the floor's 4.42 (1.3x) and ``train_scan``'s 8.41 (2.5x). Before
+these changes, in the same minute: 0.84x and 0.72x the floor. Neither reaches what a
 scan could: each call first copies ``xs`` and ``ys`` to the device (XLA's CPU client
 copies a NumPy array that is not 64-byte aligned, and NumPy's large arrays are not:
 about 0.6 ms per 4 MB array, paid by every engine in the benchmark), and with every step
