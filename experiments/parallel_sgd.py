@@ -13,14 +13,15 @@ times it against the sequential trainer and the sequential floor (a lax.scan of
 scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside chunks of
 1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks.
 
-Where each form wins, measured on this project's 2-core CPU shared with other jobs
-(``--sizes 3 4 5 6 --forms``, median of 7 rounds): for the final weight at N = 1e6, the
-sequential floor 3.6 ms, the radix-8 scan 3.9 ms, the pairwise tree 5.8 ms, the chunked
-``lax.scan`` 11.7 ms, ``associative_scan`` 25 ms. End to end, one epoch at N = 1e6: every
-step kept, the parallel trainer 12.8 ms against the sequential ``train_scan``'s 11.2 ms;
-the final weight 5.2 ms against the floor's 3.8 ms; below N = 1e5 the parallel trainer's
-fixed cost (about 0.8 ms) dominates, and at no N measured did it win on this CPU. Why,
-and the form's cost per GROUP, are in jaxbackprop.affine_sgd's docstring.
+Where each form wins, measured on this project's 2-core CPU while other jobs kept both
+cores busy (``--sizes 3 4 5 6 --forms``, median of 7 rounds): for the final weight at
+N = 1e6, the sequential floor 7.0 ms, the radix-8 scan 2.75 ms (2.5x), the pairwise tree
+11 ms, the chunked ``lax.scan`` 14 ms, ``associative_scan`` 39 ms. End to end, one epoch
+at N = 1e6 from device arrays: every step kept, the parallel trainer 16.4 ms against the
+sequential ``train_scan``'s 20.4 ms (1.24x); the final weight 3.7 ms against the floor's
+7.3 ms (1.9x). Below N = 1e5 the parallel trainer's fixed cost (about 0.2 ms, against
+the floor's 0.1 ms) dominates: at N = 1e3 and 1e4 it loses to both. Why, and the form's
+cost per GROUP, are in jaxbackprop.affine_sgd's docstring.
 
     python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
                                        [--quick] [--out DIR]

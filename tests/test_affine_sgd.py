@@ -238,6 +238,36 @@ def test_compiles_once_for_new_values() -> None:
     assert affine_sgd.learning_rates(optax.sgd(0.05), 1.0, 64) == np.float32(0.05)
 
 
+@pytest.mark.parametrize("record", ["steps", "final"])
+def test_a_sample_that_is_not_finite_is_found_in_the_program_and_named(record: str) -> None:
+    xs, ys = data(40, 1)
+    sgd = optax.sgd(0.1)
+    bad_x = xs.copy()
+    bad_x[17] = np.nan
+    with pytest.raises(ValueError, match=re.escape("xs[17] must be finite, got nan")):
+        train_parallel(jb.loss, 0.5, bad_x, ys, optimizer=sgd, epochs=2, record=record)
+    huge = xs.astype(np.float64)
+    huge[3] = 1e39  # finite in float64, not in the float32 training
+    with pytest.raises(ValueError, match=r"xs\[3\] must be finite in the training dtype "
+                                         r"float32, got 1e\+39, which overflows it"):
+        train_parallel(jb.loss, np.float32(0.5), huge, ys, optimizer=sgd, epochs=1,
+                       record=record)
+    bad_y = ys.copy()
+    bad_y[5] = np.inf  # even a loss that never reads y does not train on it
+    with pytest.raises(ValueError, match=re.escape("ys[5] must be finite, got inf")):
+        train_parallel(lambda w, x, y: (w * x) ** 2, 0.5, xs, bad_y, optimizer=sgd, epochs=1,
+                       record=record)
+
+
+def test_the_probe_is_traced_once_per_optimizer() -> None:
+    xs, ys = data(64, 1)
+    sgd = optax.sgd(0.1)
+    train_parallel(jb.loss, 1.0, xs, ys, optimizer=sgd, epochs=1)
+    before = affine_sgd._rates._cache_size()
+    train_parallel(jb.loss, 2.0, xs * 2, ys, optimizer=sgd, epochs=1, record="final")
+    assert affine_sgd._rates._cache_size() == before
+
+
 # ---------------------------------------------------------------------------------------
 # Through train_scan(method="parallel")
 
