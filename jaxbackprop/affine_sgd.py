@@ -554,24 +554,28 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     final, history, finite = _train(loss, w0, rates, x, y, epochs=epochs, record=record)
     if not finite:  # a sample that is not finite, or as train_scan: the first inf or NaN loss
         check.as_samples(xs, ys, dtype)  # names the sample
-        error = check.divergence(jax.device_get(history), x, y, np.max(rates))
+        history, x, y = jax.device_get((history, x, y))
+        error = check.divergence(history, x, y, np.max(rates))
         if error is not None:
             raise error
     return final, history
 
 
 def _samples(xs: check.Samples, ys: check.Samples, dtype: np.dtype
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """``xs`` and ``ys`` as host arrays of ``dtype``, refused as
-    :func:`jaxbackprop._validate.as_samples` refuses them, except that whether they are
-    finite is left to the training: a sample that is not makes the training's flag false,
-    and only then does the host look for it and name it (two passes over the data fewer)."""
+             ) -> tuple[jax.Array | np.ndarray, jax.Array | np.ndarray]:
+    """``xs`` and ``ys`` as arrays of ``dtype`` (JAX arrays stay on their device, anything
+    else becomes a NumPy array), refused as :func:`jaxbackprop._validate.as_samples`
+    refuses them, except that whether they are finite is left to the training: a sample
+    that is not makes the training's flag false, and only then does the host look for it
+    and name it (two passes over the data fewer)."""
     given = [v if isinstance(v, jax.Array) else np.asarray(v) for v in (xs, ys)]
     if any(np.dtype(v.dtype).kind not in "biuf" or np.ndim(v) == 0 or len(v) == 0
            for v in given) or len(given[0]) != len(given[1]):
         check.as_samples(xs, ys, dtype)  # raises, naming what is wrong
     with np.errstate(over="ignore"):  # an overflow is a sample that is not finite
-        return np.asarray(given[0], dtype), np.asarray(given[1], dtype)
+        x, y = (v.astype(dtype) if isinstance(v, jax.Array) else np.asarray(v, dtype)
+                for v in given)
+    return x, y
 
 
 __all__ = ["GROUP", "PREFIX_GROUP", "check_quadratic", "compose", "composition", "final_weight",
