@@ -130,6 +130,17 @@ def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
     return rate
 
 
+def first_update(grad: Any, updates: Any, dtype: np.dtype) -> None:
+    """A ValueError when an optimizer's first update is exactly 0 while the gradient is not:
+    the training would silently do nothing, as with ``optax.sgd(1e-46)`` in float32."""
+    if any(np.any(np.asarray(u) != 0) for u in jax.tree.leaves(updates)) or not any(
+            np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grad)):
+        return
+    raise ValueError("the optimizer's first update is exactly 0 while the gradient is not: its "
+                     f"learning_rate underflows to 0 in the training dtype {dtype}; give a "
+                     "larger rate, or train in a wider dtype")
+
+
 # ---------------------------------------------------------------------------------------
 # Parameters and data
 
@@ -152,21 +163,15 @@ def _floating_leaf(name: str, leaf: Any) -> Any:
 
 def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
     """``w0``'s leaves as floating arrays (integers promoted) and the training dtype, the
-    common type of its leaves; a ValueError naming the first leaf that is not finite."""
-    paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
-    if not paths:
+    common type of its leaves. Their values are checked by :func:`check_finite_params`."""
+    leaves, treedef = jax.tree.flatten(w0)
+    if not leaves:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
-    leaves = []
-    for path, given in paths:
-        where = name + jax.tree_util.keystr(path)
-        with np.errstate(over="ignore"):
-            leaf = _floating_leaf(where, given)
-        if not np.isfinite(leaf).all():
-            overflow = np.isfinite(np.asarray(given, np.float64)).all()
-            raise ValueError(f"{where} must be finite" + (
-                f" in the training dtype {np.dtype(leaf.dtype)}, got {scalar_text(given)}, "
-                "which overflows it" if overflow else f", got {scalar_text(given)}"))
-        leaves.append(leaf)
+    if len(leaves) > 1:  # name the leaf only when there is more than one
+        paths = jax.tree_util.tree_flatten_with_path(w0)[0]
+        leaves = [_floating_leaf(name + jax.tree_util.keystr(path), leaf) for path, leaf in paths]
+    else:
+        leaves = [_floating_leaf(name, leaves[0])]
     dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
     dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
              else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
@@ -177,15 +182,12 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, n
     """``xs`` and ``ys`` as host arrays of ``dtype``, samples along their first axis.
 
     Refused, naming the argument: anything but numbers (strings are not parsed), no sample
-    axis, no samples, different lengths, and a sample that is not finite in ``dtype``.
+    axis, no samples, different lengths. Their values are checked by :func:`check_data`.
     """
-    arrays = []
-    for name, values in (("xs", xs), ("ys", ys)):
-        given = values if isinstance(values, jax.Array) else np.asarray(values)
+    x, y = (values if isinstance(values, jax.Array) else np.asarray(values) for values in (xs, ys))
+    for name, given in (("xs", x), ("ys", y)):
         if np.dtype(given.dtype).kind not in "biuf":
             raise TypeError(f"{name} must hold numbers, got dtype {given.dtype}")
-        arrays.append(given)
-    (x, y) = arrays
     if np.ndim(x) == 0 or np.ndim(y) == 0:
         raise ValueError(f"xs and ys must be sequences of samples, got shapes {np.shape(x)} "
                          f"and {np.shape(y)}")
@@ -194,19 +196,36 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, n
     if len(x) != len(y):
         raise ValueError(f"xs and ys must have the same length, got len(xs)={len(x)} and "
                          f"len(ys)={len(y)}")
-    converted = []
-    for name, given in (("xs", x), ("ys", y)):
-        with np.errstate(over="ignore"):
-            values = np.asarray(given, dtype)
-        if not np.isfinite(values).all():
-            i = int(np.argmin(np.isfinite(values).reshape(len(values), -1).all(axis=1)))
-            original = np.asarray(given[i])
-            overflow = np.isfinite(original.astype(np.float64)).all()
-            raise ValueError(f"{name}[{i}] must be finite" + (
-                f" in the training dtype {dtype}, got {scalar_text(original)}, which "
-                "overflows it" if overflow else f", got {scalar_text(original)}"))
-        converted.append(values)
-    return converted[0], converted[1]
+    return np.asarray(x, dtype), np.asarray(y, dtype)
+
+
+def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:
+    overflow = np.isfinite(np.asarray(given, np.float64)).all()
+    return ValueError(f"{where} must be finite" + (
+        f" in the training dtype {dtype}, got {scalar_text(given)}, which overflows it"
+        if overflow else f", got {scalar_text(given)}"))
+
+
+def check_finite_params(params: Any, w0: Any) -> None:
+    """A ValueError naming the first leaf of ``params`` (``w0`` converted by
+    :func:`as_params`) that is not finite in its dtype."""
+    paths = jax.tree_util.tree_flatten_with_path(w0)[0]
+    for (path, given), leaf in zip(paths, jax.tree.leaves(params), strict=True):
+        if not np.isfinite(leaf).all():
+            raise _not_finite("w0" + jax.tree_util.keystr(path), given, np.dtype(leaf.dtype))
+
+
+def check_data(problem: Problem, xs: Samples, ys: Samples) -> None:
+    """A ValueError naming the first sample ``xs[i]`` or ``ys[i]`` that is not finite in the
+    training dtype (``xs``, ``ys``: the arguments as given).
+
+    :func:`prepare` calls it; the compiled trainers instead check the data on the device,
+    as part of their program, and call it only when a number there is not finite."""
+    for name, given, values in (("xs", xs, problem.xs), ("ys", ys, problem.ys)):
+        finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise _not_finite(f"{name}[{i}]", np.asarray(given)[i], problem.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,24 +245,32 @@ class Problem(NamedTuple):
 
 def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
             learning_rate: ArrayLike | None, epochs: Any, engine: Any, record: Any,
-            runs: bool = False) -> Problem:
+            runs: bool = False, data: bool = True) -> Problem:
     """Check a trainer's arguments (errors name the argument) and convert them.
 
     ``runs``: ``w0`` and the learning rate may hold many runs (see :func:`sweep`).
+    ``data=False`` leaves :func:`check_data` to the caller: the compiled trainers check the
+    data on the device, and explain on the host only what the device found.
     """
     optimizer = built_optimizer(optimizer)
     settings = dict(loss=loss, optimizer=optimizer, epochs=whole_number("epochs", epochs),
                     engine=choice("engine", engine, ENGINES),
                     record=choice("record", record, RECORDS))
-    w0, dtype = as_params(w0)
-    xs, ys = as_samples(xs, ys, dtype)
+    with np.errstate(over="ignore"):  # a number too large for the dtype: named below or later
+        params, dtype = as_params(w0)
+        problem = Problem(params, None, *as_samples(xs, ys, dtype), dtype, settings)
+    check_finite_params(params, w0)
+    if data:
+        check_data(problem, xs, ys)
     if learning_rate is None:  # the optimizer's own rate, if it keeps one in its state
-        learning_rate = injected_rate(optimizer.init(w0))
-    rate = None if learning_rate is None else checked_rate(learning_rate, dtype)
-    if rate is not None and rate.ndim and not runs:
+        learning_rate = injected_rate(optimizer.init(params))
+    if learning_rate is None:
+        return problem
+    rate = checked_rate(learning_rate, dtype)
+    if rate.ndim and not runs:
         raise ValueError(f"learning_rate must be a scalar, got shape {rate.shape}; use sweep() "
                          "for many learning rates")
-    return Problem(w0, rate, xs, ys, dtype, settings)
+    return problem._replace(learning_rate=rate)
 
 
 def runs_of(problem: Problem) -> tuple[Any, np.ndarray | None, tuple[int, ...]]:

@@ -51,6 +51,7 @@ from jaxbackprop.train import (
     Record,
     Samples,
     TrainHistory,
+    explain_sweep,
     init_opt_state,
     sweep_program,
     trajectory,
@@ -96,7 +97,8 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     mesh = make_mesh("runs") if mesh is None else mesh
     devices = _axis_size(mesh, "runs")
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
-                            epochs=epochs, engine=engine, record=record, runs=True)
+                            epochs=epochs, engine=engine, record=record, runs=True,
+                            data=False)
     w0s, rates, shape = check.runs_of(problem)
     count = int(np.prod(shape))
     check.check_size(record, problem.settings["epochs"], len(problem.xs), count,
@@ -104,22 +106,24 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     padding = -count % devices
     if padding:  # repeat the last run
         w0s, rates = jax.tree.map(lambda a: np.pad(a, (0, padding), mode="edge"), (w0s, rates))
-    result = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
-                                   **problem.settings)
+    final, history, checks = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
+                                                   **problem.settings)
+    explain_sweep(problem, checks, w0s, rates, (xs, ys))
     if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
-        result = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), result)
-    return result
+        return jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), (final, history))
+    return final, history
 
 
 @functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine",
                                              "record"))
 def sharded_sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, mesh: Mesh,
-                          **settings: Any) -> tuple[Any, TrainHistory]:
+                          **settings: Any) -> tuple[Any, TrainHistory, Any]:
     """:func:`~jaxbackprop.train.sweep_program` with the runs (axis 0 of ``w0s``, ``rates``
-    and of every output) split along the mesh axis ``"runs"``; the data replicated."""
+    and of the results) split along the mesh axis ``"runs"``; the data replicated."""
     runs = NamedSharding(mesh, P("runs"))
     w0s, rates = jax.lax.with_sharding_constraint((w0s, rates), runs)
-    return jax.lax.with_sharding_constraint(sweep_program(w0s, rates, xs, ys, **settings), runs)
+    final, history, checks = sweep_program(w0s, rates, xs, ys, **settings)
+    return (*jax.lax.with_sharding_constraint((final, history), runs), checks)
 
 
 # ---------------------------------------------------------------------------------------
