@@ -273,16 +273,19 @@ def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
     return problem._replace(learning_rate=rate)
 
 
+def runs_shape(problem: Problem) -> tuple[int, ...]:
+    """A sweep's runs' shape ``B``: the broadcast shape of ``w0``'s leaves and the rates."""
+    return np.broadcast_shapes(*map(np.shape, jax.tree.leaves((problem.w0,
+                                                               problem.learning_rate))))
+
+
 def runs_of(problem: Problem) -> tuple[Any, np.ndarray | None, tuple[int, ...]]:
     """A sweep's runs: every leaf of ``w0`` and the rates broadcast to the runs' shape ``B``
     and flattened to one axis; returns them and ``B``."""
-    leaves, treedef = jax.tree.flatten(problem.w0)
-    rates = () if problem.learning_rate is None else (problem.learning_rate,)
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (*leaves, *rates)))
-    flat = [np.broadcast_to(np.asarray(a), shape).reshape(-1) for a in (*leaves, *rates)]
-    return (jax.tree.unflatten(treedef, flat[: len(leaves)]),
-            flat[-1] if rates else None, shape)
-
+    shape = runs_shape(problem)
+    w0s, rates = jax.tree.map(lambda a: np.broadcast_to(a, shape).reshape(-1),
+                              (problem.w0, problem.learning_rate))
+    return w0s, rates, shape
 
 
 # ---------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
         w0s, rates = jax.tree.map(lambda a: np.pad(a, (0, padding), mode="edge"), (w0s, rates))
     final, history, checks = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
                                                    **problem.settings)
-    explain_sweep(problem, checks, w0s, rates, (xs, ys))
+    explain_sweep(problem, checks, (xs, ys))
     if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
         return jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), (final, history))
     return final, history
@@ -118,8 +118,9 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                                              "record"))
 def sharded_sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, mesh: Mesh,
                           **settings: Any) -> tuple[Any, TrainHistory, Any]:
-    """:func:`~jaxbackprop.train.sweep_program` with the runs (axis 0 of ``w0s``, ``rates``
-    and of the results) split along the mesh axis ``"runs"``; the data replicated."""
+    """:func:`~jaxbackprop.train.sweep_program` of runs along one axis (axis 0 of ``w0s``,
+    ``rates`` and of the results) split along the mesh axis ``"runs"``; the data
+    replicated."""
     runs = NamedSharding(mesh, P("runs"))
     w0s, rates = jax.lax.with_sharding_constraint((w0s, rates), runs)
     final, history, checks = sweep_program(w0s, rates, xs, ys, **settings)

@@ -237,19 +237,24 @@ _train_jit = jax.jit(_train, static_argnames=_SETTINGS)
 
 
 @functools.partial(jax.jit, static_argnames=_SETTINGS)
-def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
+def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
                   optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
                   record: Record) -> tuple[Any, TrainHistory, Any]:
-    """The compiled sweep, ``(final params, history, [finite, moved])``: :func:`trajectory`
-    ``jax.vmap``-ed over the runs, ``w0s`` and ``rates`` along axis 0, each run's injected
-    learning rate set to its rate (``rates=None``: the optimizer's own rate). ``finite``:
-    the data is (a run may diverge); ``moved``: some run's parameters changed.
-    Partitioned as its inputs are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+    """The compiled sweep, ``(final params, history, [finite, moved])``: the leaves of ``w0``
+    and ``rates`` broadcast together to the runs' shape ``B``, and :func:`trajectory`
+    ``jax.vmap``-ed over the runs, each run's injected learning rate set to its rate
+    (``rates=None``: the optimizer's own rate); every result has ``B`` in front. ``finite``:
+    the data is (a run may diverge); ``moved``: some run's parameters changed. Partitioned
+    as its inputs are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+    shape = jnp.broadcast_shapes(*map(jnp.shape, jax.tree.leaves((w0, rates))))
+    w0s, rates = jax.tree.map(lambda a: jnp.broadcast_to(a, shape).reshape(-1), (w0, rates))
     settings: dict[str, Any] = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine,
                                     record=record)
     final, history = jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s,
                                                                                          rates)
-    return final, history, jnp.stack([_all_finite(xs, ys), _moved(w0s, final)])
+    checks = jnp.stack([_all_finite(xs, ys), _moved(w0s, final)])
+    final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
+    return final, history, checks
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,15 +295,16 @@ def _jitted_step(carry: tuple[Any, Any, Any], xs: Any, ys: Any, *, loss: LossFn,
     return (params, opt_state, (i + 1) % len(xs)), row
 
 
-def _history(table: np.ndarray, w0: Any) -> TrainHistory:
-    """The loop's rows ``[L, *g, *params]``, ``(epochs, steps, width)``, as a history; each
-    epoch's last row gives its ``epoch_loss`` and ``params``."""
+def _history(rows: list[np.ndarray], epochs: int, w0: Any) -> TrainHistory:
+    """The loop's rows ``[L, *g, *params]`` (``epochs`` of them, or ``epochs`` times the
+    samples) as a history; each epoch's last row gives its ``epoch_loss`` and ``params``."""
+    table = np.stack(rows).reshape(epochs, -1, len(rows[0]))
     leaves, treedef = jax.tree.flatten(w0)
     sizes = [np.size(p) for p in leaves]
     columns = np.split(table, np.cumsum([1, *sizes, *sizes])[:-1], axis=-1)
     grads = [g.reshape(*table.shape[:2], *np.shape(p))
              for g, p in zip(columns[1: 1 + len(leaves)], leaves, strict=True)]
-    params = [c[:, -1].reshape(len(table), *np.shape(p))
+    params = [c[:, -1].reshape(epochs, *np.shape(p))
               for c, p in zip(columns[1 + len(leaves):], leaves, strict=True)]
     losses = columns[0][..., 0]
     return TrainHistory(losses, jax.tree.unflatten(treedef, grads), losses[:, -1],
@@ -349,25 +355,28 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     opt_state = init_opt_state(settings["optimizer"], problem.w0, problem.learning_rate)
     carry = (problem.w0, opt_state, np.int32(0))  # on the device from the first step on
     data = jax.device_put((problem.xs, problem.ys))  # once per call
-    steps = record == "steps"
-    kept: list[np.ndarray] = []  # per epoch: its rows (record="steps"), else its last row
+    samples, steps = len(problem.xs), record == "steps"
+    rows: list[np.ndarray] = []  # each step's [L, *g, *params] (with record="steps")
     for epoch in range(problem.settings["epochs"]):
-        rows: list[np.ndarray] = []
         for i, (x, y) in enumerate(zip(problem.xs, problem.ys, strict=True)):
             carry, row = _jitted_step(carry, *data, **settings)
-            rows.append(np.asarray(row))  # the step's one transfer to the host
-            if not np.isfinite(rows[-1][0]):  # the rest of the epoch NaN, as never taken
-                rows += [np.full_like(rows[-1], np.nan)] * (len(problem.xs) - 1 - i)
-                table = np.stack([*kept, np.stack(rows) if steps else rows[i][None]])
-                history = check.truncated(_history(table, problem.w0), epoch, i if steps else 0)
-                raise DivergenceError(epoch, i, float(rows[i][0]), x, y,
-                                      _kept(history, record)[1], _max_rate(problem))
+            taken = np.asarray(row)  # the step's one transfer to the host
+            rows.append(taken)
+            if not np.isfinite(taken[0]):  # the history so far, the steps not taken NaN
+                if steps:
+                    rows += [np.full_like(taken, np.nan)] * (samples - 1 - i)
+                else:
+                    del rows[epoch: -1]
+                history = check.truncated(_history(rows, epoch + 1, problem.w0), epoch,
+                                          i if steps else 0)
+                raise DivergenceError(epoch, i, float(taken[0]), x, y, _kept(history, record)[1],
+                                      _max_rate(problem))
             if on_step is not None:
-                grad = jax.tree.map(lambda g: g[0, 0], _history(rows[-1][None, None],
-                                                                problem.w0).grads)
-                on_step(Step(epoch, i, x, y, rows[-1][0], grad))
-        kept.append(np.stack(rows) if steps else rows[-1][None])
-    final, history = _kept(_history(np.stack(kept), problem.w0), record)
+                grad = _history([taken], 1, problem.w0).grads
+                on_step(Step(epoch, i, x, y, taken[0], jax.tree.map(lambda g: g[0, 0], grad)))
+        if not steps:  # only the epoch's last row
+            del rows[epoch: -1]
+    final, history = _kept(_history(rows, problem.settings["epochs"], problem.w0), record)
     if all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(final),
                                                 jax.tree.leaves(problem.w0), strict=True)):
         _check_first_update(problem, problem.w0, problem.learning_rate)
@@ -472,27 +481,24 @@ def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record, runs=True, data=False)
-    w0s, rates, shape = check.runs_of(problem)
-    _check_size(problem, math.prod(shape), len(jax.tree.leaves(w0s)))  # a number per leaf
-    final, history, checks = sweep_program(w0s, rates, problem.xs, problem.ys,
-                                           **problem.settings)
-    explain_sweep(problem, checks, w0s, rates, (xs, ys))
-    if len(shape) != 1:  # the runs' shape, from their one axis
-        final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
+    runs = math.prod(check.runs_shape(problem))
+    _check_size(problem, runs, len(jax.tree.leaves(problem.w0)))  # a number per leaf and run
+    final, history, checks = sweep_program(problem.w0, problem.learning_rate, problem.xs,
+                                           problem.ys, **problem.settings)
+    explain_sweep(problem, checks, (xs, ys))
     return final, history
 
 
-def explain_sweep(problem: check.Problem, checks: Any, w0s: Any, rates: Any,
-                  given: tuple[Any, Any]) -> None:
+def explain_sweep(problem: check.Problem, checks: Any, given: tuple[Any, Any]) -> None:
     """The errors of a sweep whose ``checks`` (from :func:`sweep_program`) failed: a sample
-    (``given``: ``xs, ys`` as passed) not finite, or no run that moved
-    because the first update is 0 (:func:`_check_first_update`, on the first run)."""
+    (``given``: ``xs, ys`` as passed) not finite, or no run that moved because the first
+    update is 0 (:func:`_check_first_update`, on the first run)."""
     finite, moved = np.asarray(checks)  # the call's one transfer to the host
     if not finite:
         check.check_data(problem, *given)
     if not moved:
-        _check_first_update(problem, jax.tree.map(lambda a: a[0], w0s),
-                            None if rates is None else rates[0])
+        first = jax.tree.map(lambda a: np.ravel(a)[0], (problem.w0, problem.learning_rate))
+        _check_first_update(problem, *first)
 
 
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",
