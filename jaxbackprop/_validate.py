@@ -42,11 +42,13 @@ class DivergenceError(FloatingPointError):
 
     def __init__(self, epoch: int | None, sample: int | None, loss: float, x: Any = None,
                  y: Any = None, history: Any = None,
-                 learning_rate: float | None = None) -> None:
+                 learning_rate: ArrayLike | None = None) -> None:
         where = (" (record='final' keeps no losses: train with record='steps' to see where)"
                  if epoch is None else f" at epoch {epoch}"
                  + ("" if sample is None else f", sample {sample}"))
         data = "" if x is None else f" (x={scalar_text(x)}, y={scalar_text(y)})"
+        if learning_rate is not None:  # a sweep's rates: the largest
+            learning_rate = float(np.max(learning_rate))
         rate = "" if learning_rate is None else f" with learning_rate={learning_rate:g}"
         became = "inf or NaN" if math.isnan(loss) and epoch is None else loss
         super().__init__(f"training diverged: the loss became {became}{where}{data}{rate}; "
@@ -312,6 +314,15 @@ def history_numbers(record: str, epochs: int, samples: int, runs: int, params: i
     return runs * params
 
 
+def size(problem: Problem, runs: int = 1, *, sweep: bool = False) -> None:
+    """:func:`check_size` for ``runs`` trainings of ``problem``, each of all of ``w0``'s
+    numbers (or, in a ``sweep``, of one number per leaf)."""
+    leaves = jax.tree.leaves(problem.w0)
+    params = len(leaves) if sweep else sum(math.prod(np.shape(p)) for p in leaves)
+    check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs), runs,
+               params, problem.dtype.itemsize)
+
+
 def check_size(record: str, epochs: int, samples: int, runs: int, params: int, itemsize: int,
                limit: int | None = None) -> None:
     """A MemoryError, before anything is allocated, when the history cannot fit in memory,
@@ -371,17 +382,16 @@ def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
     (the compiled program says so) and can only say which epoch diverged, or nothing:
     its error has ``sample`` (and ``epoch``) ``None``.
     """
-    rate = None if learning_rate is None else float(np.max(learning_rate))
     if history.losses is not None:
         failure = first_non_finite(history.losses)
         if failure is None:
             return None
         epoch, sample = failure
         return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
-                               ys[sample], truncated(history, epoch, sample), rate)
+                               ys[sample], truncated(history, epoch, sample), learning_rate)
     epoch_loss = history.epoch_loss
     failure = None if epoch_loss is None else first_non_finite(epoch_loss[:, None])
     if epoch_loss is not None and failure is not None:
         return DivergenceError(failure[0], None, float(epoch_loss[failure[0]]), history=history,
-                               learning_rate=rate)
-    return DivergenceError(None, None, math.nan, history=history, learning_rate=rate)
+                               learning_rate=learning_rate)
+    return DivergenceError(None, None, math.nan, history=history, learning_rate=learning_rate)

@@ -51,7 +51,7 @@ from jaxbackprop.train import (
     Record,
     Samples,
     TrainHistory,
-    explain_sweep,
+    explain,
     init_opt_state,
     sweep_program,
     trajectory,
@@ -101,14 +101,13 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                             data=False)
     w0s, rates, shape = check.runs_of(problem)
     count = int(np.prod(shape))
-    check.check_size(record, problem.settings["epochs"], len(problem.xs), count,
-                     len(jax.tree.leaves(w0s)), problem.dtype.itemsize)
+    check.size(problem, count, sweep=True)
     padding = -count % devices
     if padding:  # repeat the last run
         w0s, rates = jax.tree.map(lambda a: np.pad(a, (0, padding), mode="edge"), (w0s, rates))
     final, history, checks = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
                                                    **problem.settings)
-    explain_sweep(problem, checks, (xs, ys))
+    explain(problem, checks, xs, ys, runs=True)
     if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
         return jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), (final, history))
     return final, history

@@ -210,11 +210,9 @@ def _all_finite(*trees: Any) -> jax.Array:
 
 
 def _moved(w0: Any, final: Any) -> jax.Array:
-    """Whether any parameter (of any run) changed: a frozen training is explained on the host
-    (:func:`_check_first_update`)."""
-    return jnp.any(jnp.stack([jnp.any(a != b) for a, b in zip(jax.tree.leaves(w0),
-                                                               jax.tree.leaves(final),
-                                                               strict=True)]))
+    """Whether any parameter (of any run) changed (if none did, :func:`explain` asks why)."""
+    changed = jax.tree.map(lambda a, b: jnp.any(a != b), w0, final)
+    return jnp.any(jnp.stack(jax.tree.leaves(changed)))
 
 
 def _train(w0: Any, learning_rate: Any, xs: Any, ys: Any, *, loss: LossFn,
@@ -259,15 +257,6 @@ def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
 
 # ---------------------------------------------------------------------------------------
 # The trainers
-
-
-def _check_size(problem: check.Problem, runs: int = 1, params: int | None = None) -> None:
-    """:func:`check.check_size` for ``runs`` trainings of ``params`` numbers each (default:
-    all of ``w0``'s)."""
-    if params is None:
-        params = sum(math.prod(np.shape(p)) for p in jax.tree.leaves(problem.w0))
-    check.check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs),
-                     runs, params, problem.dtype.itemsize)
 
 
 def _check_first_update(problem: check.Problem, w0: Any, rate: Any) -> None:
@@ -349,7 +338,7 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record)
-    _check_size(problem)
+    check.size(problem)
     settings: dict[str, Any] = dict(loss=loss, optimizer=problem.settings["optimizer"],
                                     engine=engine)
     opt_state = init_opt_state(settings["optimizer"], problem.w0, problem.learning_rate)
@@ -370,7 +359,7 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                 history = check.truncated(_history(rows, epoch + 1, problem.w0), epoch,
                                           i if steps else 0)
                 raise DivergenceError(epoch, i, float(taken[0]), x, y, _kept(history, record)[1],
-                                      _max_rate(problem))
+                                      problem.learning_rate)
             if on_step is not None:
                 grad = _history([taken], 1, problem.w0).grads
                 on_step(Step(epoch, i, x, y, taken[0], jax.tree.map(lambda g: g[0, 0], grad)))
@@ -383,18 +372,14 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     return final, history
 
 
-def _max_rate(problem: check.Problem) -> float | None:
-    return None if problem.learning_rate is None else float(np.max(problem.learning_rate))
-
-
 def _kept(history: TrainHistory, record: str) -> tuple[Any, TrainHistory]:
     """The final parameters and the history's fields that ``record`` keeps."""
     final = jax.tree.map(lambda p: p[-1], history.params)
-    if record == "steps":
-        return final, history
     if record == "epochs":
-        return final, TrainHistory(None, None, history.epoch_loss, history.params)
-    return final, TrainHistory(None, None, None, jax.tree.map(lambda p: p[-1:], history.params))
+        history = history._replace(losses=None, grads=None)
+    elif record == "final":
+        history = TrainHistory(None, None, None, jax.tree.map(lambda p: p[-1:], history.params))
+    return final, history
 
 
 def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
@@ -435,27 +420,22 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                             epochs=epochs, engine=engine, record=record, data=False)
     if on_step is not None and record != "steps":
         raise ValueError(f"on_step needs record='steps' in train_scan, got record={record!r}")
-    _check_size(problem)
+    check.size(problem)
     final, history, checks = _train_jit(problem.w0, problem.learning_rate, problem.xs,
                                         problem.ys, **problem.settings)
-    finite, moved = np.asarray(checks)  # the call's one transfer to the host
-    if finite and moved and on_step is None:
+    if np.asarray(checks).all() and on_step is None:  # the call's one transfer to the host
         return final, history
-    if not finite:  # checked on the device, explained on the host
-        check.check_data(problem, xs, ys)
+    explain(problem, checks, xs, ys)
     history = jax.device_get(history)
     error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
     if on_step is not None:
-        failure = check.first_non_finite(history.losses)
-        stop = history.losses.size if failure is None else failure[0] * len(problem.xs) + failure[1]
-        for index in range(stop):
-            epoch, i = divmod(index, len(problem.xs))
+        for epoch, i in np.ndindex(history.losses.shape):  # up to the first inf or NaN
+            if not np.isfinite(history.losses[epoch, i]):
+                break
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)
             on_step(Step(epoch, i, problem.xs[i], problem.ys[i], history.losses[epoch, i], grad))
     if error is not None:
         raise error
-    if not moved:
-        _check_first_update(problem, problem.w0, problem.learning_rate)
     return final, history
 
 
@@ -481,26 +461,29 @@ def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record, runs=True, data=False)
-    runs = math.prod(check.runs_shape(problem))
-    _check_size(problem, runs, len(jax.tree.leaves(problem.w0)))  # a number per leaf and run
+    check.size(problem, math.prod(check.runs_shape(problem)), sweep=True)
     final, history, checks = sweep_program(problem.w0, problem.learning_rate, problem.xs,
                                            problem.ys, **problem.settings)
-    explain_sweep(problem, checks, (xs, ys))
+    explain(problem, checks, xs, ys, runs=True)
     return final, history
 
 
-def explain_sweep(problem: check.Problem, checks: Any, given: tuple[Any, Any]) -> None:
-    """The errors of a sweep whose ``checks`` (from :func:`sweep_program`) failed: a sample
-    (``given``: ``xs, ys`` as passed) not finite, or no run that moved because the first
-    update is 0 (:func:`_check_first_update`, on the first run)."""
+def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
+            runs: bool = False) -> None:
+    """Raise what a compiled training's ``checks`` (``[finite, moved]``) found: a sample
+    ``xs[i]``/``ys[i]`` (as given) that is not finite, or parameters that never moved
+    because the first update is 0 (:func:`_check_first_update`; of the first run, with
+    ``runs``). Checked on the device, explained on the host."""
     finite, moved = np.asarray(checks)  # the call's one transfer to the host
     if not finite:
-        check.check_data(problem, *given)
+        check.check_data(problem, xs, ys)
     if not moved:
-        first = jax.tree.map(lambda a: np.ravel(a)[0], (problem.w0, problem.learning_rate))
-        _check_first_update(problem, *first)
+        w0, rate = problem.w0, problem.learning_rate
+        if runs:
+            w0, rate = jax.tree.map(lambda a: np.ravel(a)[0], (w0, rate))
+        _check_first_update(problem, w0, rate)
 
 
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",
-           "train_per_sample", "train_scan", "sweep", "sweep_program", "ENGINES",
+           "train_per_sample", "train_scan", "sweep", "sweep_program", "explain", "ENGINES",
            "METHODS", "UNROLL", "Record", "Engine", "LossFn", "Samples"]
