@@ -31,7 +31,10 @@ converted to it. ``record`` chooses what is kept: every step (``"steps"``), each
 ``jax.value_and_grad`` (``engine="jax"``) or the hand-written tape (``engine="tape"``).
 Bad input is refused naming the argument, a history too large for memory raises
 ``MemoryError`` before anything is allocated, and a loss that becomes inf or NaN raises
-:class:`DivergenceError` (:mod:`jaxbackprop._validate` holds these checks).
+:class:`DivergenceError` (:mod:`jaxbackprop._validate` holds these checks). The compiled
+trainers check the data on the device, as part of their program, and explain on the host
+only what that check found (:func:`explain`); a training whose parameters never moved
+because the first update is exactly 0 (``optax.sgd(1e-46)`` in float32) is a ValueError.
 """
 
 from __future__ import annotations
@@ -326,8 +329,9 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
       ``(params, history)``: the final parameters and the :class:`TrainHistory`, NumPy.
 
     Raises:
-      ValueError, TypeError: naming the argument, for bad input. MemoryError: a history
-      too large. DivergenceError: at the first step whose loss is inf or NaN.
+      ValueError, TypeError: naming the argument, for bad input (also a learning rate
+      that underflows to 0). MemoryError: a history too large. DivergenceError: at the
+      first step whose loss is inf or NaN.
 
     >>> import optax
     >>> from jaxbackprop import lecture, loss
