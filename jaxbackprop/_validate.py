@@ -166,14 +166,10 @@ def _floating_leaf(name: str, leaf: Any) -> Any:
 def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
     """``w0``'s leaves as floating arrays (integers promoted) and the training dtype, the
     common type of its leaves. Their values are checked by :func:`check_finite_params`."""
-    leaves, treedef = jax.tree.flatten(w0)
-    if not leaves:
+    paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
+    if not paths:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
-    if len(leaves) > 1:  # name the leaf only when there is more than one
-        paths = jax.tree_util.tree_flatten_with_path(w0)[0]
-        leaves = [_floating_leaf(name + jax.tree_util.keystr(path), leaf) for path, leaf in paths]
-    else:
-        leaves = [_floating_leaf(name, leaves[0])]
+    leaves = [_floating_leaf(name + jax.tree_util.keystr(path), leaf) for path, leaf in paths]
     dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
     dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
              else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
@@ -211,8 +207,11 @@ def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:
 def check_finite_params(params: Any, w0: Any) -> None:
     """A ValueError naming the first leaf of ``params`` (``w0`` converted by
     :func:`as_params`) that is not finite in its dtype."""
+    leaves = jax.tree.leaves(params)
+    if all(np.isfinite(leaf).all() for leaf in leaves):
+        return
     paths = jax.tree_util.tree_flatten_with_path(w0)[0]
-    for (path, given), leaf in zip(paths, jax.tree.leaves(params), strict=True):
+    for (path, given), leaf in zip(paths, leaves, strict=True):
         if not np.isfinite(leaf).all():
             raise _not_finite("w0" + jax.tree_util.keystr(path), given, np.dtype(leaf.dtype))
 
