@@ -553,12 +553,22 @@ def test_a_sweep_names_its_first_bad_learning_rate() -> None:
     optax.adam(1e-46),
     optax.chain(optax.clip(1.0), optax.sgd(1e-46)),
 ])
+@pytest.mark.parametrize("engine", ["jax", "tape"])
 def test_a_learning_rate_that_underflows_is_an_error(
-        trainer: Callable[..., Any], optimizer: optax.GradientTransformation) -> None:
+        trainer: Callable[..., Any], optimizer: optax.GradientTransformation, engine: str) -> None:
     with pytest.raises(ValueError, match="the optimizer's first update is exactly 0 while the "
                                          "gradient is not: its learning_rate underflows to 0 in "
                                          "the training dtype float32"):
-        trainer(jb.loss, *DATA, optimizer=optimizer, epochs=2)
+        trainer(jb.loss, *DATA, optimizer=optimizer, epochs=2, engine=engine)
+
+
+def test_a_learning_rate_that_underflows_is_an_error_for_dict_parameters() -> None:
+    def loss(p: Any, x: Any, y: Any) -> Any:
+        return (p["w"] * x + p["b"] - y) ** 2
+
+    for trainer in (train_per_sample, train_scan, sweep):
+        with pytest.raises(ValueError, match="learning_rate underflows to 0"):
+            trainer(loss, {"w": 1.0, "b": 0.0}, *DATA[1:], optimizer=optax.adam(1e-46))
 
 
 @pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep])
