@@ -280,15 +280,6 @@ def runs_shape(problem: Problem) -> tuple[int, ...]:
                                                                problem.learning_rate))))
 
 
-def runs_of(problem: Problem) -> tuple[Any, np.ndarray | None, tuple[int, ...]]:
-    """A sweep's runs: every leaf of ``w0`` and the rates broadcast to the runs' shape ``B``
-    and flattened to one axis; returns them and ``B``."""
-    shape = runs_shape(problem)
-    w0s, rates = jax.tree.map(lambda a: np.broadcast_to(a, shape).reshape(-1),
-                              (problem.w0, problem.learning_rate))
-    return w0s, rates, shape
-
-
 # ---------------------------------------------------------------------------------------
 # Sizes
 
