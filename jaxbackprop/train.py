@@ -213,7 +213,7 @@ def _all_finite(*trees: Any) -> jax.Array:
 
 
 def _moved(w0: Any, final: Any) -> jax.Array:
-    """Whether any parameter (of any run) changed (if none did, :func:`explain` asks why)."""
+    """Whether any parameter changed (if none did, :func:`explain` asks why)."""
     changed = jax.tree.map(lambda a, b: jnp.any(a != b), w0, final)
     return jnp.any(jnp.stack(jax.tree.leaves(changed)))
 
@@ -245,15 +245,16 @@ def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
     and ``rates`` broadcast together to the runs' shape ``B``, and :func:`trajectory`
     ``jax.vmap``-ed over the runs, each run's injected learning rate set to its rate
     (``rates=None``: the optimizer's own rate); every result has ``B`` in front. ``finite``:
-    the data is (a run may diverge); ``moved``: some run's parameters changed. Partitioned
-    as its inputs are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+    the data is (a run may diverge); ``moved``: the first run's parameters changed.
+    Partitioned as its inputs are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
     shape = jnp.broadcast_shapes(*map(jnp.shape, jax.tree.leaves((w0, rates))))
     w0s, rates = jax.tree.map(lambda a: jnp.broadcast_to(a, shape).reshape(-1), (w0, rates))
     settings: dict[str, Any] = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine,
                                     record=record)
     final, history = jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s,
                                                                                          rates)
-    checks = jnp.stack([_all_finite(xs, ys), _moved(w0s, final)])
+    first = jax.tree.map(lambda a: a[0], (w0s, final))  # a rate that underflows stops all
+    checks = jnp.stack([_all_finite(xs, ys), _moved(*first)])
     final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
     return final, history, checks
 
@@ -477,7 +478,9 @@ def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
     """Raise what a compiled training's ``checks`` (``[finite, moved]``) found: a sample
     ``xs[i]``/``ys[i]`` (as given) that is not finite, or parameters that never moved
     because the first update is 0 (:func:`_check_first_update`; of the first run, with
-    ``runs``). Checked on the device, explained on the host."""
+    ``runs``: an injected rate per run is checked before, so only a rate baked into the
+    optimizer, the same for every run, can underflow). Checked on the device, explained on
+    the host."""
     finite, moved = np.asarray(checks)  # the call's one transfer to the host
     if not finite:
         check.check_data(problem, xs, ys)
