@@ -165,22 +165,31 @@ def _floating_leaf(name: str, leaf: Any) -> Any:
 
 def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
     """``w0``'s leaves as floating arrays (integers promoted) and the training dtype, the
-    common type of its leaves. Their values are checked by :func:`check_finite_params`."""
+    common type of its leaves; a ValueError naming the first leaf that is not finite."""
     paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
     if not paths:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
-    leaves = [_floating_leaf(name + jax.tree_util.keystr(path), leaf) for path, leaf in paths]
+    where = [name + jax.tree_util.keystr(path) for path, _ in paths]
+    with np.errstate(over="ignore"):  # a number too large for its dtype: named below
+        leaves = [_floating_leaf(w, leaf) for w, (_, leaf) in zip(where, paths, strict=True)]
+    for w, (_, given), leaf in zip(where, paths, leaves, strict=True):
+        if not np.isfinite(leaf).all():
+            raise _not_finite(w, given, np.dtype(leaf.dtype))
     dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
     dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
              else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
     return jax.tree.unflatten(treedef, leaves), dtype
 
 
-def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
+               values: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``xs`` and ``ys`` as host arrays of ``dtype``, samples along their first axis.
 
     Refused, naming the argument: anything but numbers (strings are not parsed), no sample
-    axis, no samples, different lengths. Their values are checked by :func:`check_data`.
+    axis, no samples, different lengths, and (unless ``values=False``) a sample that is
+    not finite in ``dtype``, named as ``xs[i]``. The compiled trainers pass
+    ``values=False``: their program checks the data, and only when it finds a number that
+    is not finite do they call this again to name it.
     """
     x, y = (values if isinstance(values, jax.Array) else np.asarray(values) for values in (xs, ys))
     for name, given in (("xs", x), ("ys", y)):
@@ -194,7 +203,16 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, n
     if len(x) != len(y):
         raise ValueError(f"xs and ys must have the same length, got len(xs)={len(x)} and "
                          f"len(ys)={len(y)}")
-    return np.asarray(x, dtype), np.asarray(y, dtype)
+    with np.errstate(over="ignore"):  # a number too large for the dtype: named below
+        converted = np.asarray(x, dtype), np.asarray(y, dtype)
+    if not values:
+        return converted
+    for name, given, array in zip(("xs", "ys"), (x, y), converted, strict=True):
+        finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise _not_finite(f"{name}[{i}]", np.asarray(given[i]), dtype)
+    return converted
 
 
 def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:
@@ -202,31 +220,6 @@ def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:
     return ValueError(f"{where} must be finite" + (
         f" in the training dtype {dtype}, got {scalar_text(given)}, which overflows it"
         if overflow else f", got {scalar_text(given)}"))
-
-
-def check_finite_params(params: Any, w0: Any) -> None:
-    """A ValueError naming the first leaf of ``params`` (``w0`` converted by
-    :func:`as_params`) that is not finite in its dtype."""
-    leaves = jax.tree.leaves(params)
-    if all(np.isfinite(leaf).all() for leaf in leaves):
-        return
-    paths = jax.tree_util.tree_flatten_with_path(w0)[0]
-    for (path, given), leaf in zip(paths, leaves, strict=True):
-        if not np.isfinite(leaf).all():
-            raise _not_finite("w0" + jax.tree_util.keystr(path), given, np.dtype(leaf.dtype))
-
-
-def check_data(problem: Problem, xs: Samples, ys: Samples) -> None:
-    """A ValueError naming the first sample ``xs[i]`` or ``ys[i]`` that is not finite in the
-    training dtype (``xs``, ``ys``: the arguments as given).
-
-    :func:`prepare` calls it; the compiled trainers instead check the data on the device,
-    as part of their program, and call it only when a number there is not finite."""
-    for name, given, values in (("xs", xs, problem.xs), ("ys", ys, problem.ys)):
-        finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
-        if not finite.all():
-            i = int(np.argmin(finite))
-            raise _not_finite(f"{name}[{i}]", np.asarray(given)[i], problem.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,19 +243,15 @@ def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
     """Check a trainer's arguments (errors name the argument) and convert them.
 
     ``runs``: ``w0`` and the learning rate may hold many runs (see :func:`sweep`).
-    ``data=False`` leaves :func:`check_data` to the caller: the compiled trainers check the
-    data on the device, and explain on the host only what the device found.
+    ``data=False``: the data's values are left to the compiled program (see
+    :func:`as_samples`).
     """
     optimizer = built_optimizer(optimizer)
     settings = dict(loss=loss, optimizer=optimizer, epochs=whole_number("epochs", epochs),
                     engine=choice("engine", engine, ENGINES),
                     record=choice("record", record, RECORDS))
-    with np.errstate(over="ignore"):  # a number too large for the dtype: named below or later
-        params, dtype = as_params(w0)
-        problem = Problem(params, None, *as_samples(xs, ys, dtype), dtype, settings)
-    check_finite_params(params, w0)
-    if data:
-        check_data(problem, xs, ys)
+    params, dtype = as_params(w0)
+    problem = Problem(params, None, *as_samples(xs, ys, dtype, values=data), dtype, settings)
     if learning_rate is None:  # the optimizer's own rate, if it keeps one in its state
         learning_rate = injected_rate(optimizer.init(params))
     if learning_rate is None:

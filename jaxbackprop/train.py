@@ -483,7 +483,7 @@ def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
     the host."""
     finite, moved = np.asarray(checks)  # the call's one transfer to the host
     if not finite:
-        check.check_data(problem, xs, ys)
+        check.as_samples(xs, ys, problem.dtype)  # names the sample
     if not moved:
         w0, rate = problem.w0, problem.learning_rate
         if runs:
