@@ -3,7 +3,9 @@
 :mod:`jaxbackprop.train` and :mod:`jaxbackprop.parallel` both call these, so that every
 trainer refuses the same bad input with the same message: a ``ValueError`` or
 ``TypeError`` naming the argument and what was expected. Everything here runs on the host,
-before anything is compiled or allocated.
+before anything is compiled or allocated, except what explains a compiled program's
+checks: the data's values are checked in the program, and :func:`as_samples` names a bad
+sample only when it found one; :func:`first_update` explains parameters that never moved.
 """
 
 from __future__ import annotations
