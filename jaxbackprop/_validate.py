@@ -3,7 +3,9 @@
 :mod:`jaxbackprop.train` and :mod:`jaxbackprop.parallel` both call these, so that every
 trainer refuses the same bad input with the same message: a ``ValueError`` or
 ``TypeError`` naming the argument and what was expected. Everything here runs on the host,
-before anything is compiled or allocated.
+before anything is compiled or allocated, except what explains a compiled program's
+checks: the data's values are checked in the program, and :func:`as_samples` names a bad
+sample only when it found one; :func:`first_update` explains parameters that never moved.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ class DivergenceError(FloatingPointError):
 
     def __init__(self, epoch: int | None, sample: int | None, loss: float, x: Any = None,
                  y: Any = None, history: Any = None,
-                 learning_rate: float | None = None) -> None:
+                 learning_rate: ArrayLike | None = None) -> None:
         where = (" (record='final' keeps no losses: train with record='steps' to see where)"
                  if epoch is None else f" at epoch {epoch}"
                  + ("" if sample is None else f", sample {sample}"))
         data = "" if x is None else f" (x={scalar_text(x)}, y={scalar_text(y)})"
+        if learning_rate is not None:  # a sweep's rates: the largest
+            learning_rate = float(np.max(learning_rate))
         rate = "" if learning_rate is None else f" with learning_rate={learning_rate:g}"
         became = "inf or NaN" if math.isnan(loss) and epoch is None else loss
         super().__init__(f"training diverged: the loss became {became}{where}{data}{rate}; "
@@ -130,6 +134,17 @@ def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
     return rate
 
 
+def first_update(grad: Any, updates: Any, dtype: np.dtype) -> None:
+    """A ValueError when an optimizer's first update is exactly 0 while the gradient is not:
+    the training would silently do nothing, as with ``optax.sgd(1e-46)`` in float32."""
+    if any(np.any(np.asarray(u) != 0) for u in jax.tree.leaves(updates)) or not any(
+            np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grad)):
+        return
+    raise ValueError("the optimizer's first update is exactly 0 while the gradient is not: its "
+                     f"learning_rate underflows to 0 in the training dtype {dtype}; give a "
+                     "larger rate, or train in a wider dtype")
+
+
 # ---------------------------------------------------------------------------------------
 # Parameters and data
 
@@ -156,36 +171,32 @@ def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
     paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
     if not paths:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
-    leaves = []
-    for path, given in paths:
-        where = name + jax.tree_util.keystr(path)
-        with np.errstate(over="ignore"):
-            leaf = _floating_leaf(where, given)
+    where = [name + jax.tree_util.keystr(path) for path, _ in paths]
+    with np.errstate(over="ignore"):  # a number too large for its dtype: named below
+        leaves = [_floating_leaf(w, leaf) for w, (_, leaf) in zip(where, paths, strict=True)]
+    for w, (_, given), leaf in zip(where, paths, leaves, strict=True):
         if not np.isfinite(leaf).all():
-            overflow = np.isfinite(np.asarray(given, np.float64)).all()
-            raise ValueError(f"{where} must be finite" + (
-                f" in the training dtype {np.dtype(leaf.dtype)}, got {scalar_text(given)}, "
-                "which overflows it" if overflow else f", got {scalar_text(given)}"))
-        leaves.append(leaf)
+            raise _not_finite(w, given, np.dtype(leaf.dtype))
     dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
     dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
              else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
     return jax.tree.unflatten(treedef, leaves), dtype
 
 
-def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
+               values: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``xs`` and ``ys`` as host arrays of ``dtype``, samples along their first axis.
 
     Refused, naming the argument: anything but numbers (strings are not parsed), no sample
-    axis, no samples, different lengths, and a sample that is not finite in ``dtype``.
+    axis, no samples, different lengths, and (unless ``values=False``) a sample that is
+    not finite in ``dtype``, named as ``xs[i]``. The compiled trainers pass
+    ``values=False``: their program checks the data, and only when it finds a number that
+    is not finite do they call this again to name it.
     """
-    arrays = []
-    for name, values in (("xs", xs), ("ys", ys)):
-        given = values if isinstance(values, jax.Array) else np.asarray(values)
+    x, y = (values if isinstance(values, jax.Array) else np.asarray(values) for values in (xs, ys))
+    for name, given in (("xs", x), ("ys", y)):
         if np.dtype(given.dtype).kind not in "biuf":
             raise TypeError(f"{name} must hold numbers, got dtype {given.dtype}")
-        arrays.append(given)
-    (x, y) = arrays
     if np.ndim(x) == 0 or np.ndim(y) == 0:
         raise ValueError(f"xs and ys must be sequences of samples, got shapes {np.shape(x)} "
                          f"and {np.shape(y)}")
@@ -194,19 +205,23 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype) -> tuple[np.ndarray, n
     if len(x) != len(y):
         raise ValueError(f"xs and ys must have the same length, got len(xs)={len(x)} and "
                          f"len(ys)={len(y)}")
-    converted = []
-    for name, given in (("xs", x), ("ys", y)):
-        with np.errstate(over="ignore"):
-            values = np.asarray(given, dtype)
-        if not np.isfinite(values).all():
-            i = int(np.argmin(np.isfinite(values).reshape(len(values), -1).all(axis=1)))
-            original = np.asarray(given[i])
-            overflow = np.isfinite(original.astype(np.float64)).all()
-            raise ValueError(f"{name}[{i}] must be finite" + (
-                f" in the training dtype {dtype}, got {scalar_text(original)}, which "
-                "overflows it" if overflow else f", got {scalar_text(original)}"))
-        converted.append(values)
-    return converted[0], converted[1]
+    with np.errstate(over="ignore"):  # a number too large for the dtype: named below
+        converted = np.asarray(x, dtype), np.asarray(y, dtype)
+    if not values:
+        return converted
+    for name, given, array in zip(("xs", "ys"), (x, y), converted, strict=True):
+        finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise _not_finite(f"{name}[{i}]", np.asarray(given[i]), dtype)
+    return converted
+
+
+def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:
+    overflow = np.isfinite(np.asarray(given, np.float64)).all()
+    return ValueError(f"{where} must be finite" + (
+        f" in the training dtype {dtype}, got {scalar_text(given)}, which overflows it"
+        if overflow else f", got {scalar_text(given)}"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,36 +241,34 @@ class Problem(NamedTuple):
 
 def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
             learning_rate: ArrayLike | None, epochs: Any, engine: Any, record: Any,
-            runs: bool = False) -> Problem:
+            runs: bool = False, data: bool = True) -> Problem:
     """Check a trainer's arguments (errors name the argument) and convert them.
 
     ``runs``: ``w0`` and the learning rate may hold many runs (see :func:`sweep`).
+    ``data=False``: the data's values are left to the compiled program (see
+    :func:`as_samples`).
     """
     optimizer = built_optimizer(optimizer)
     settings = dict(loss=loss, optimizer=optimizer, epochs=whole_number("epochs", epochs),
                     engine=choice("engine", engine, ENGINES),
                     record=choice("record", record, RECORDS))
-    w0, dtype = as_params(w0)
-    xs, ys = as_samples(xs, ys, dtype)
+    params, dtype = as_params(w0)
+    problem = Problem(params, None, *as_samples(xs, ys, dtype, values=data), dtype, settings)
     if learning_rate is None:  # the optimizer's own rate, if it keeps one in its state
-        learning_rate = injected_rate(optimizer.init(w0))
-    rate = None if learning_rate is None else checked_rate(learning_rate, dtype)
-    if rate is not None and rate.ndim and not runs:
+        learning_rate = injected_rate(optimizer.init(params))
+    if learning_rate is None:
+        return problem
+    rate = checked_rate(learning_rate, dtype)
+    if rate.ndim and not runs:
         raise ValueError(f"learning_rate must be a scalar, got shape {rate.shape}; use sweep() "
                          "for many learning rates")
-    return Problem(w0, rate, xs, ys, dtype, settings)
+    return problem._replace(learning_rate=rate)
 
 
-def runs_of(problem: Problem) -> tuple[Any, np.ndarray | None, tuple[int, ...]]:
-    """A sweep's runs: every leaf of ``w0`` and the rates broadcast to the runs' shape ``B``
-    and flattened to one axis; returns them and ``B``."""
-    leaves, treedef = jax.tree.flatten(problem.w0)
-    rates = () if problem.learning_rate is None else (problem.learning_rate,)
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (*leaves, *rates)))
-    flat = [np.broadcast_to(np.asarray(a), shape).reshape(-1) for a in (*leaves, *rates)]
-    return (jax.tree.unflatten(treedef, flat[: len(leaves)]),
-            flat[-1] if rates else None, shape)
-
+def runs_shape(problem: Problem) -> tuple[int, ...]:
+    """A sweep's runs' shape ``B``: the broadcast shape of ``w0``'s leaves and the rates."""
+    return np.broadcast_shapes(*map(np.shape, jax.tree.leaves((problem.w0,
+                                                               problem.learning_rate))))
 
 
 # ---------------------------------------------------------------------------------------
@@ -280,6 +293,15 @@ def history_numbers(record: str, epochs: int, samples: int, runs: int, params: i
     if record == "epochs":
         return runs * epochs * (1 + params)
     return runs * params
+
+
+def size(problem: Problem, runs: int = 1, *, sweep: bool = False) -> None:
+    """:func:`check_size` for ``runs`` trainings of ``problem``, each of all of ``w0``'s
+    numbers (or, in a ``sweep``, of one number per leaf)."""
+    leaves = jax.tree.leaves(problem.w0)
+    params = len(leaves) if sweep else sum(math.prod(np.shape(p)) for p in leaves)
+    check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs), runs,
+               params, problem.dtype.itemsize)
 
 
 def check_size(record: str, epochs: int, samples: int, runs: int, params: int, itemsize: int,
@@ -341,17 +363,16 @@ def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
     (the compiled program says so) and can only say which epoch diverged, or nothing:
     its error has ``sample`` (and ``epoch``) ``None``.
     """
-    rate = None if learning_rate is None else float(np.max(learning_rate))
     if history.losses is not None:
         failure = first_non_finite(history.losses)
         if failure is None:
             return None
         epoch, sample = failure
         return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
-                               ys[sample], truncated(history, epoch, sample), rate)
+                               ys[sample], truncated(history, epoch, sample), learning_rate)
     epoch_loss = history.epoch_loss
     failure = None if epoch_loss is None else first_non_finite(epoch_loss[:, None])
     if epoch_loss is not None and failure is not None:
         return DivergenceError(failure[0], None, float(epoch_loss[failure[0]]), history=history,
-                               learning_rate=rate)
-    return DivergenceError(None, None, math.nan, history=history, learning_rate=rate)
+                               learning_rate=learning_rate)
+    return DivergenceError(None, None, math.nan, history=history, learning_rate=learning_rate)

@@ -32,10 +32,12 @@ arrays; read them with
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import AxisType, Mesh, NamedSharding
@@ -51,6 +53,7 @@ from jaxbackprop.train import (
     Record,
     Samples,
     TrainHistory,
+    explain,
     init_opt_state,
     sweep_program,
     trajectory,
@@ -94,32 +97,38 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     ((2,), ['7.3159', '5.8525'])
     """
     mesh = make_mesh("runs") if mesh is None else mesh
-    devices = _axis_size(mesh, "runs")
+    _axis_size(mesh, "runs")
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
-                            epochs=epochs, engine=engine, record=record, runs=True)
-    w0s, rates, shape = check.runs_of(problem)
-    count = int(np.prod(shape))
-    check.check_size(record, problem.settings["epochs"], len(problem.xs), count,
-                     len(jax.tree.leaves(w0s)), problem.dtype.itemsize)
-    padding = -count % devices
-    if padding:  # repeat the last run
-        w0s, rates = jax.tree.map(lambda a: np.pad(a, (0, padding), mode="edge"), (w0s, rates))
-    result = sharded_sweep_program(w0s, rates, problem.xs, problem.ys, mesh=mesh,
-                                   **problem.settings)
-    if padding or len(shape) != 1:  # drop the padding, restore the runs' shape
-        result = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]), result)
-    return result
+                            epochs=epochs, engine=engine, record=record, runs=True,
+                            data=False)
+    check.size(problem, math.prod(check.runs_shape(problem)), sweep=True)
+    final, history, checks = sharded_sweep_program(problem.w0, problem.learning_rate,
+                                                   problem.xs, problem.ys, mesh=mesh,
+                                                   **problem.settings)
+    explain(problem, checks, xs, ys, runs=True)
+    return final, history
 
 
 @functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine",
                                              "record"))
-def sharded_sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, mesh: Mesh,
-                          **settings: Any) -> tuple[Any, TrainHistory]:
-    """:func:`~jaxbackprop.train.sweep_program` with the runs (axis 0 of ``w0s``, ``rates``
-    and of every output) split along the mesh axis ``"runs"``; the data replicated."""
+def sharded_sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, mesh: Mesh,
+                          **settings: Any) -> tuple[Any, TrainHistory, Any]:
+    """:func:`~jaxbackprop.train.sweep_program` with the runs split along the mesh axis
+    ``"runs"`` and the data replicated: the runs (``w0``'s leaves and ``rates`` broadcast
+    together to the runs' shape ``B``) flattened to one axis and padded to a multiple of
+    the axis by repeating the last run; the padding is dropped from the results."""
+    shape = jnp.broadcast_shapes(*map(jnp.shape, jax.tree.leaves((w0, rates))))
+    count = math.prod(shape)
+    padding = -count % mesh.shape["runs"]
     runs = NamedSharding(mesh, P("runs"))
+    w0s, rates = jax.tree.map(lambda a: jnp.pad(jnp.broadcast_to(a, shape).reshape(-1),
+                                                (0, padding), mode="edge"), (w0, rates))
     w0s, rates = jax.lax.with_sharding_constraint((w0s, rates), runs)
-    return jax.lax.with_sharding_constraint(sweep_program(w0s, rates, xs, ys, **settings), runs)
+    final, history, checks = sweep_program(w0s, rates, xs, ys, **settings)
+    final, history = jax.lax.with_sharding_constraint((final, history), runs)
+    final, history = jax.tree.map(lambda a: a[:count].reshape(*shape, *a.shape[1:]),
+                                  (final, history))
+    return final, history, checks
 
 
 # ---------------------------------------------------------------------------------------

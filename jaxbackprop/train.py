@@ -31,7 +31,10 @@ converted to it. ``record`` chooses what is kept: every step (``"steps"``), each
 ``jax.value_and_grad`` (``engine="jax"``) or the hand-written tape (``engine="tape"``).
 Bad input is refused naming the argument, a history too large for memory raises
 ``MemoryError`` before anything is allocated, and a loss that becomes inf or NaN raises
-:class:`DivergenceError` (:mod:`jaxbackprop._validate` holds these checks).
+:class:`DivergenceError` (:mod:`jaxbackprop._validate` holds these checks). The compiled
+trainers check the data on the device, as part of their program, and explain on the host
+only what that check found (:func:`explain`); a training whose parameters never moved
+because the first update is exactly 0 (``optax.sgd(1e-46)`` in float32) is a ValueError.
 """
 
 from __future__ import annotations
@@ -205,19 +208,29 @@ def _trajectory(loss: LossFn, params: Any, xs: Any, ys: Any, *,
     return TrainHistory(losses, grads, *per_epoch), params, last_loss
 
 
+def _all_finite(*trees: Any) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.isfinite(a).all() for a in jax.tree.leaves(trees)]))
+
+
+def _moved(w0: Any, final: Any) -> jax.Array:
+    """Whether any parameter changed (if none did, :func:`explain` asks why)."""
+    changed = jax.tree.map(lambda a, b: jnp.any(a != b), w0, final)
+    return jnp.any(jnp.stack(jax.tree.leaves(changed)))
+
+
 def _train(w0: Any, learning_rate: Any, xs: Any, ys: Any, *, loss: LossFn,
            optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
            record: Record) -> tuple[Any, TrainHistory, Any]:
     """:func:`trajectory` from ``w0``, the optimizer's injected rate set to ``learning_rate``:
-    the final parameters, the history, and whether every loss it computed is finite (once
-    a loss is inf or NaN, the ones after it stay so, and so does the last)."""
+    the final parameters, the history, and the checks ``[finite, moved]``: every number it
+    took and computed is finite (once a loss is inf or NaN, the ones after it stay so, and
+    so does the last), and the parameters moved."""
     opt_state = init_opt_state(optimizer, w0, learning_rate)
     history, final, last_loss = _trajectory(loss, w0, xs, ys, optimizer=optimizer,
                                             opt_state=opt_state, epochs=epochs, engine=engine,
                                             record=record, unroll=UNROLL)
-    kept = [last_loss, history.losses, history.epoch_loss, *jax.tree.leaves(final)]
-    finite = jnp.all(jnp.array([jnp.isfinite(a).all() for a in kept if a is not None]))
-    return final, history, finite
+    finite = _all_finite(xs, ys, last_loss, history.losses, history.epoch_loss, final)
+    return final, history, jnp.stack([finite, _moved(w0, final)])
 
 
 _SETTINGS = ("loss", "optimizer", "epochs", "engine", "record")  # static: one program each
@@ -225,42 +238,70 @@ _train_jit = jax.jit(_train, static_argnames=_SETTINGS)
 
 
 @functools.partial(jax.jit, static_argnames=_SETTINGS)
-def sweep_program(w0s: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
+def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
                   optimizer: optax.GradientTransformation, epochs: int, engine: Engine,
-                  record: Record) -> tuple[Any, TrainHistory]:
-    """The compiled sweep, ``(final params, history)``: :func:`trajectory` ``jax.vmap``-ed
-    over the runs, ``w0s`` and ``rates`` along axis 0, each run's injected learning rate
-    set to its rate (``rates=None``: the optimizer's own rate). Partitioned as its inputs
-    are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+                  record: Record) -> tuple[Any, TrainHistory, Any]:
+    """The compiled sweep, ``(final params, history, [finite, moved])``: the leaves of ``w0``
+    and ``rates`` broadcast together to the runs' shape ``B``, and :func:`trajectory`
+    ``jax.vmap``-ed over the runs, each run's injected learning rate set to its rate
+    (``rates=None``: the optimizer's own rate); every result has ``B`` in front. ``finite``:
+    the data is (a run may diverge); ``moved``: the first run's parameters changed.
+    Partitioned as its inputs are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
+    shape = jnp.broadcast_shapes(*map(jnp.shape, jax.tree.leaves((w0, rates))))
+    w0s, rates = jax.tree.map(lambda a: jnp.broadcast_to(a, shape).reshape(-1), (w0, rates))
     settings: dict[str, Any] = dict(loss=loss, optimizer=optimizer, epochs=epochs, engine=engine,
                                     record=record)
-    return jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s, rates)
+    final, history = jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s,
+                                                                                         rates)
+    first = jax.tree.map(lambda a: a[0], (w0s, final))  # a rate that underflows stops all
+    checks = jnp.stack([_all_finite(xs, ys), _moved(*first)])
+    final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
+    return final, history, checks
 
 
 # ---------------------------------------------------------------------------------------
 # The trainers
 
 
-def _check_size(problem: check.Problem, runs: int = 1, params: int | None = None) -> None:
-    """:func:`check.check_size` for ``runs`` trainings of ``params`` numbers each (default:
-    all of ``w0``'s)."""
-    if params is None:
-        params = sum(math.prod(np.shape(p)) for p in jax.tree.leaves(problem.w0))
-    check.check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs),
-                     runs, params, problem.dtype.itemsize)
+def _check_first_update(problem: check.Problem, w0: Any, rate: Any) -> None:
+    """For a training whose parameters never moved: a ValueError if the optimizer's first
+    update is exactly 0 while the gradient is not, as when its learning rate underflows to
+    0 in the training dtype (``optax.sgd(1e-46)`` in float32). Run eagerly, on the host."""
+    loss, optimizer, engine = (problem.settings[k] for k in ("loss", "optimizer", "engine"))
+    _, grad = ENGINES[engine](loss)(w0, problem.xs[0], problem.ys[0])
+    updates, _ = optimizer.update(grad, init_opt_state(optimizer, w0, rate), w0)
+    check.first_update(grad, updates, problem.dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("loss", "optimizer", "engine"))
-def _jitted_step(params: Any, opt_state: Any, xs: Any, ys: Any, i: int, *, loss: LossFn,
-                 optimizer: optax.GradientTransformation, engine: Engine) -> Any:
-    """:func:`make_step` on sample ``i`` of the data (on the device), and what the loop
-    records, ``[L, *g, *params]`` as one vector in the training dtype: per step, the index
-    goes to the device and this vector comes back, one transfer each way."""
+def _jitted_step(carry: tuple[Any, Any, Any], xs: Any, ys: Any, *, loss: LossFn,
+                 optimizer: optax.GradientTransformation, engine: Engine) -> tuple[Any, Any]:
+    """:func:`make_step` on sample ``i`` of the data, all on the device, ``carry = (params,
+    opt_state, i)`` advanced to the next sample, and what the loop records, ``[L, *g,
+    *params]`` as one vector in the training dtype: the step's one transfer to the host."""
+    params, opt_state, i = carry
     params, opt_state, value, grad = make_step(loss, optimizer, engine)(params, opt_state,
                                                                         xs[i], ys[i])
     dtype = jnp.result_type(*jax.tree.leaves(params))
     leaves = jax.tree.leaves((value, grad, params))
-    return params, opt_state, jnp.concatenate([jnp.ravel(a).astype(dtype) for a in leaves])
+    row = jnp.concatenate([jnp.ravel(a).astype(dtype) for a in leaves])
+    return (params, opt_state, (i + 1) % len(xs)), row
+
+
+def _history(rows: list[np.ndarray], epochs: int, w0: Any) -> TrainHistory:
+    """The loop's rows ``[L, *g, *params]`` (``epochs`` of them, or ``epochs`` times the
+    samples) as a history; each epoch's last row gives its ``epoch_loss`` and ``params``."""
+    table = np.stack(rows).reshape(epochs, -1, len(rows[0]))
+    leaves, treedef = jax.tree.flatten(w0)
+    sizes = [np.size(p) for p in leaves]
+    columns = np.split(table, np.cumsum([1, *sizes, *sizes])[:-1], axis=-1)
+    grads = [g.reshape(*table.shape[:2], *np.shape(p))
+             for g, p in zip(columns[1: 1 + len(leaves)], leaves, strict=True)]
+    params = [c[:, -1].reshape(epochs, *np.shape(p))
+              for c, p in zip(columns[1 + len(leaves):], leaves, strict=True)]
+    losses = columns[0][..., 0]
+    return TrainHistory(losses, jax.tree.unflatten(treedef, grads), losses[:, -1],
+                        jax.tree.unflatten(treedef, params))
 
 
 def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
@@ -289,8 +330,9 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
       ``(params, history)``: the final parameters and the :class:`TrainHistory`, NumPy.
 
     Raises:
-      ValueError, TypeError: naming the argument, for bad input. MemoryError: a history
-      too large. DivergenceError: at the first step whose loss is inf or NaN.
+      ValueError, TypeError: naming the argument, for bad input (also a learning rate
+      that underflows to 0). MemoryError: a history too large. DivergenceError: at the
+      first step whose loss is inf or NaN.
 
     >>> import optax
     >>> from jaxbackprop import lecture, loss
@@ -300,69 +342,49 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     (['-2.0000', '-7.8400', '-16.2288'], '7.3159')
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
-                      epochs=epochs, engine=engine, record=record)
-    _check_size(problem)
-    epochs, samples, dtype = problem.settings["epochs"], len(problem.xs), problem.dtype
-    leaves, treedef = jax.tree.flatten(problem.w0)
-    steps = record == "steps"
-    losses = np.full((epochs, samples) if steps else (epochs, 1), np.nan, dtype)
-    grads = [np.full((epochs if steps else 0, samples, *np.shape(p)), np.nan, dtype)
-             for p in leaves]  # kept with record="steps" only
-    params_after = [np.full((epochs, *np.shape(p)), np.nan, dtype) for p in leaves]
-    history = TrainHistory(losses, jax.tree.unflatten(treedef, grads), losses[:, -1],
-                           jax.tree.unflatten(treedef, params_after))
+                            epochs=epochs, engine=engine, record=record)
+    check.size(problem)
     settings: dict[str, Any] = dict(loss=loss, optimizer=problem.settings["optimizer"],
                                     engine=engine)
-
-    params = jax.tree.map(jnp.asarray, problem.w0)
-    opt_state = init_opt_state(settings["optimizer"], params, problem.learning_rate)
-    xs_device, ys_device = jnp.asarray(problem.xs), jnp.asarray(problem.ys)  # once per call
-    ends = np.cumsum([1] + [np.size(p) for p in leaves] * 2)  # a step: [L | grads | params]
-    at = [slice(start, end) for start, end in zip(ends[:-1], ends[1:], strict=True)]
-    grads_at, params_at = at[: len(leaves)], at[len(leaves):]
-    rows = np.empty((samples, ends[-1]), dtype)  # the epoch's steps, one row each
-
-    def keep(epoch: int, done: int) -> None:
-        """The epoch's first ``done`` steps into the history (the rest of ``rows`` is NaN)."""
-        losses[epoch] = rows[:, 0] if steps else rows[done - 1, 0]
-        for kept, where in zip(grads if steps else (), grads_at, strict=False):
-            kept[epoch] = rows[:, where].reshape(kept.shape[1:])
-        for kept, where in zip(params_after, params_at, strict=True):
-            kept[epoch] = rows[-1, where].reshape(kept.shape[1:])
-
-    for epoch in range(epochs):
-        rows.fill(np.nan)
-        for i in range(samples):
-            params, opt_state, taken = _jitted_step(params, opt_state, xs_device, ys_device, i,
-                                                    **settings)
-            rows[i] = np.asarray(taken)  # the step's one transfer to the host
-            if not np.isfinite(rows[i, 0]):
-                keep(epoch, i + 1)
-                history = (check.truncated(history, epoch, i) if steps
-                           else _kept(history, record)[1])
-                raise DivergenceError(epoch, i, float(rows[i, 0]), problem.xs[i],
-                                      problem.ys[i], history, _max_rate(problem))
+    opt_state = init_opt_state(settings["optimizer"], problem.w0, problem.learning_rate)
+    carry = (problem.w0, opt_state, np.int32(0))  # on the device from the first step on
+    data = jax.device_put((problem.xs, problem.ys))  # once per call
+    samples, steps = len(problem.xs), record == "steps"
+    rows: list[np.ndarray] = []  # each step's [L, *g, *params] (with record="steps")
+    for epoch in range(problem.settings["epochs"]):
+        for i, (x, y) in enumerate(zip(problem.xs, problem.ys, strict=True)):
+            carry, row = _jitted_step(carry, *data, **settings)
+            taken = np.asarray(row)  # the step's one transfer to the host
+            rows.append(taken)
+            if not np.isfinite(taken[0]):  # the history so far, the steps not taken NaN
+                if steps:
+                    rows += [np.full_like(taken, np.nan)] * (samples - 1 - i)
+                else:
+                    del rows[epoch: -1]
+                history = check.truncated(_history(rows, epoch + 1, problem.w0), epoch,
+                                          i if steps else 0)
+                raise DivergenceError(epoch, i, float(taken[0]), x, y, _kept(history, record)[1],
+                                      problem.learning_rate)
             if on_step is not None:
-                grad = [rows[i, where].reshape(np.shape(p)).copy()  # rows is reused
-                        for where, p in zip(grads_at, leaves, strict=True)]
-                on_step(Step(epoch, i, problem.xs[i], problem.ys[i], rows[i, 0],
-                             jax.tree.unflatten(treedef, grad)))
-        keep(epoch, samples)
-    return _kept(history, record)
-
-
-def _max_rate(problem: check.Problem) -> float | None:
-    return None if problem.learning_rate is None else float(np.max(problem.learning_rate))
+                grad = _history([taken], 1, problem.w0).grads
+                on_step(Step(epoch, i, x, y, taken[0], jax.tree.map(lambda g: g[0, 0], grad)))
+        if not steps:  # only the epoch's last row
+            del rows[epoch: -1]
+    final, history = _kept(_history(rows, problem.settings["epochs"], problem.w0), record)
+    if all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(final),
+                                                jax.tree.leaves(problem.w0), strict=True)):
+        _check_first_update(problem, problem.w0, problem.learning_rate)
+    return final, history
 
 
 def _kept(history: TrainHistory, record: str) -> tuple[Any, TrainHistory]:
     """The final parameters and the history's fields that ``record`` keeps."""
     final = jax.tree.map(lambda p: p[-1], history.params)
-    if record == "steps":
-        return final, history
     if record == "epochs":
-        return final, TrainHistory(None, None, history.epoch_loss, history.params)
-    return final, TrainHistory(None, None, None, jax.tree.map(lambda p: p[-1:], history.params))
+        history = history._replace(losses=None, grads=None)
+    elif record == "final":
+        history = TrainHistory(None, None, None, jax.tree.map(lambda p: p[-1:], history.params))
+    return final, history
 
 
 def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
@@ -400,21 +422,21 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
         return affine_sgd.train_parallel(loss, w0, xs, ys, optimizer=optimizer, epochs=epochs,
                                          record=record)
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
-                      epochs=epochs, engine=engine, record=record)
+                            epochs=epochs, engine=engine, record=record, data=False)
     if on_step is not None and record != "steps":
         raise ValueError(f"on_step needs record='steps' in train_scan, got record={record!r}")
-    _check_size(problem)
-    final, history, finite = _train_jit(problem.w0, problem.learning_rate, problem.xs, problem.ys,
-                                        **problem.settings)
-    if finite and on_step is None:  # the call's one transfer to the host
+    check.size(problem)
+    final, history, checks = _train_jit(problem.w0, problem.learning_rate, problem.xs,
+                                        problem.ys, **problem.settings)
+    if np.asarray(checks).all() and on_step is None:  # the call's one transfer to the host
         return final, history
+    explain(problem, checks, xs, ys)
     history = jax.device_get(history)
     error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
     if on_step is not None:
-        failure = check.first_non_finite(history.losses)
-        stop = history.losses.size if failure is None else failure[0] * len(problem.xs) + failure[1]
-        for index in range(stop):
-            epoch, i = divmod(index, len(problem.xs))
+        for epoch, i in np.ndindex(history.losses.shape):  # up to the first inf or NaN
+            if not np.isfinite(history.losses[epoch, i]):
+                break
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)
             on_step(Step(epoch, i, problem.xs[i], problem.ys[i], history.losses[epoch, i], grad))
     if error is not None:
@@ -443,15 +465,32 @@ def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     ((2,), (2, 10, 3), ['7.3159', '5.8525'])
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
-                      epochs=epochs, engine=engine, record=record, runs=True)
-    w0s, rates, shape = check.runs_of(problem)
-    _check_size(problem, math.prod(shape), len(jax.tree.leaves(w0s)))  # a number per leaf
-    final, history = sweep_program(w0s, rates, problem.xs, problem.ys, **problem.settings)
-    if len(shape) != 1:  # the runs' shape, from their one axis
-        final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
+                            epochs=epochs, engine=engine, record=record, runs=True, data=False)
+    check.size(problem, math.prod(check.runs_shape(problem)), sweep=True)
+    final, history, checks = sweep_program(problem.w0, problem.learning_rate, problem.xs,
+                                           problem.ys, **problem.settings)
+    explain(problem, checks, xs, ys, runs=True)
     return final, history
 
 
+def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
+            runs: bool = False) -> None:
+    """Raise what a compiled training's ``checks`` (``[finite, moved]``) found: a sample
+    ``xs[i]``/``ys[i]`` (as given) that is not finite, or parameters that never moved
+    because the first update is 0 (:func:`_check_first_update`; of the first run, with
+    ``runs``: an injected rate per run is checked before, so only a rate baked into the
+    optimizer, the same for every run, can underflow). Checked on the device, explained on
+    the host."""
+    finite, moved = np.asarray(checks)  # the call's one transfer to the host
+    if not finite:
+        check.as_samples(xs, ys, problem.dtype)  # names the sample
+    if not moved:
+        w0, rate = problem.w0, problem.learning_rate
+        if runs:
+            w0, rate = jax.tree.map(lambda a: np.ravel(a)[0], (w0, rate))
+        _check_first_update(problem, w0, rate)
+
+
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",
-           "train_per_sample", "train_scan", "sweep", "sweep_program", "ENGINES",
+           "train_per_sample", "train_scan", "sweep", "sweep_program", "explain", "ENGINES",
            "METHODS", "UNROLL", "Record", "Engine", "LossFn", "Samples"]

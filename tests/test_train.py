@@ -15,6 +15,7 @@ from lecture_trace import EPOCH_LOSS, GRADS, PREDICTION_BEFORE, at_printed_preci
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, train
+from jaxbackprop.parallel import sharded_sweep
 from jaxbackprop.train import (
     DivergenceError,
     Step,
@@ -546,6 +547,39 @@ def test_a_sweep_names_its_first_bad_learning_rate() -> None:
         sweep(jb.loss, *DATA, optimizer=optax.inject_hyperparams(optax.sgd)(learning_rate=rates))
 
 
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep])
+@pytest.mark.parametrize("optimizer", [
+    optax.sgd(1e-46),  # the rate is a constant of the program: 0.0 in float32
+    optax.adam(1e-46),
+    optax.chain(optax.clip(1.0), optax.sgd(1e-46)),
+])
+@pytest.mark.parametrize("engine", ["jax", "tape"])
+def test_a_learning_rate_that_underflows_is_an_error(
+        trainer: Callable[..., Any], optimizer: optax.GradientTransformation, engine: str) -> None:
+    with pytest.raises(ValueError, match="the optimizer's first update is exactly 0 while the "
+                                         "gradient is not: its learning_rate underflows to 0 in "
+                                         "the training dtype float32"):
+        trainer(jb.loss, *DATA, optimizer=optimizer, epochs=2, engine=engine)
+
+
+def test_a_learning_rate_that_underflows_is_an_error_for_dict_parameters() -> None:
+    def loss(p: Any, x: Any, y: Any) -> Any:
+        return (p["w"] * x + p["b"] - y) ** 2
+
+    for trainer in (train_per_sample, train_scan, sweep):
+        with pytest.raises(ValueError, match="learning_rate underflows to 0"):
+            trainer(loss, {"w": 1.0, "b": 0.0}, *DATA[1:], optimizer=optax.adam(1e-46))
+
+
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep])
+def test_a_training_that_starts_at_the_minimum_is_no_error(trainer: Callable[..., Any]) -> None:
+    """y = 2 x and w0 = 2: every gradient is 0, so the weight stays 2 exactly (a hand loop
+    would give the same), and nothing is wrong."""
+    w, history = trainer(jb.loss, 2.0, lecture.X_DATA, lecture.Y_DATA, optimizer=SGD, epochs=2)
+    np.testing.assert_array_equal(np.asarray(w), 2.0)
+    np.testing.assert_array_equal(np.asarray(history.losses), 0.0)
+
+
 def test_a_single_training_takes_one_learning_rate() -> None:
     with pytest.raises(ValueError, match="learning_rate must be a scalar"):
         train_scan(jb.loss, *DATA, optimizer=INJECTED, learning_rate=np.array([0.01, 0.02]))
@@ -585,7 +619,7 @@ def test_the_per_sample_loop_makes_one_transfer_per_step(monkeypatch: pytest.Mon
 
     step = train._jitted_step
     monkeypatch.setattr(train, "_jitted_step", lambda *args, **kwargs: (
-        *step(*args, **kwargs)[:2], Counted(step(*args, **kwargs)[2])))
+        step(*args, **kwargs)[0], Counted(step(*args, **kwargs)[1])))
     seen: list[Step] = []
     _, history = train_per_sample(jb.loss, *DATA, optimizer=SGD, on_step=seen.append)
     assert len(transfers) == len(seen) == 30
