@@ -348,7 +348,7 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                                     engine=engine)
     opt_state = init_opt_state(settings["optimizer"], problem.w0, problem.learning_rate)
     carry = (problem.w0, opt_state, np.int32(0))  # on the device from the first step on
-    data = jax.device_put((problem.xs, problem.ys))  # once per call
+    data = jnp.asarray(problem.xs), jnp.asarray(problem.ys)  # to the device once per call
     samples, steps = len(problem.xs), record == "steps"
     rows: list[np.ndarray] = []  # each step's [L, *g, *params] (with record="steps")
     for epoch in range(problem.settings["epochs"]):
