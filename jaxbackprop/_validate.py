@@ -90,6 +90,13 @@ def choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
+def function(name: str, value: Any, signature: str) -> Any:
+    """``value`` if it can be called, else a TypeError showing the ``signature`` expected."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a function {signature}, got {type(value).__name__}")
+    return value
+
+
 def built_optimizer(optimizer: Any) -> optax.GradientTransformation:
     """``optimizer`` if it is a built optax optimizer; a factory gets the call that builds one."""
     if isinstance(optimizer, optax.GradientTransformation):
@@ -249,7 +256,8 @@ def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
     :func:`as_samples`).
     """
     optimizer = built_optimizer(optimizer)
-    settings = dict(loss=loss, optimizer=optimizer, epochs=whole_number("epochs", epochs),
+    settings = dict(loss=function("loss", loss, "loss(params, x, y) -> scalar"),
+                    optimizer=optimizer, epochs=whole_number("epochs", epochs),
                     engine=choice("engine", engine, ENGINES),
                     record=choice("record", record, RECORDS))
     params, dtype = as_params(w0)

@@ -543,6 +543,7 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     >>> [f"{l:.4f}" for l in history.epoch_loss[:3]], f"{w * lecture.X_PREDICT:.4f}"
     (['7.3159', '3.9988', '2.1857'], '7.8049')
     """
+    check.function("loss", loss, "loss(params, x, y) -> scalar")
     optimizer = check.built_optimizer(optimizer)
     epochs = check.whole_number("epochs", epochs)
     check.choice("record", record, check.RECORDS)

@@ -343,6 +343,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record)
+    if on_step is not None:
+        check.function("on_step", on_step, "on_step(step: Step) -> None")
     check.size(problem)
     settings: dict[str, Any] = dict(loss=loss, optimizer=problem.settings["optimizer"],
                                     engine=engine)
@@ -395,7 +397,7 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     """:func:`train_per_sample`'s training as one compiled call: ``jit`` of :func:`trajectory`.
 
     The same arguments and the same :class:`TrainHistory` (within a few ulp: XLA fuses
-    the step's arithmetic differently), as NumPy arrays. The program is compiled once per
+    the step's arithmetic differently), as JAX arrays. The program is compiled once per
     ``loss``, ``optimizer``, ``epochs``, ``engine``, ``record`` and the inputs' shapes and
     dtypes; ``w0``, the data and ``learning_rate`` are its arguments. ``on_step`` is
     replayed from the history afterwards (it needs ``record="steps"``).
@@ -423,6 +425,8 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                                          record=record)
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record, data=False)
+    if on_step is not None:
+        check.function("on_step", on_step, "on_step(step: Step) -> None")
     if on_step is not None and record != "steps":
         raise ValueError(f"on_step needs record='steps' in train_scan, got record={record!r}")
     check.size(problem)

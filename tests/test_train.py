@@ -627,3 +627,23 @@ def test_the_per_sample_loop_makes_one_transfer_per_step(monkeypatch: pytest.Mon
     np.testing.assert_array_max_ulp(history.params,
                                     train_scan(jb.loss, *DATA, optimizer=SGD)[1].params, maxulp=4)
 
+
+
+@pytest.mark.parametrize("call", [
+    lambda loss: train.train_per_sample(loss, 1.0, [1.0], [2.0], optimizer=optax.sgd(0.01)),
+    lambda loss: train.train_scan(loss, 1.0, [1.0], [2.0], optimizer=optax.sgd(0.01)),
+    lambda loss: train.train_scan(loss, 1.0, [1.0], [2.0], optimizer=optax.sgd(0.01),
+                                  method="parallel"),
+    lambda loss: train.sweep(loss, np.ones(2), [1.0], [2.0], optimizer=optax.sgd(0.01)),
+    lambda loss: sharded_sweep(loss, np.ones(2), [1.0], [2.0], optimizer=optax.sgd(0.01)),
+], ids=["train_per_sample", "train_scan", "parallel", "sweep", "sharded_sweep"])
+def test_a_loss_that_is_not_a_function_is_refused(call: Callable[[Any], Any]) -> None:
+    with pytest.raises(TypeError, match=r"loss must be a function loss\(params, x, y\).*got str"):
+        call("(w * x - y) ** 2")
+
+
+@pytest.mark.parametrize("trainer", [train.train_per_sample, train.train_scan])
+def test_an_on_step_that_is_not_a_function_is_refused_before_training(
+        trainer: Callable[..., Any]) -> None:
+    with pytest.raises(TypeError, match=r"on_step must be a function on_step\(step: Step\).*int"):
+        trainer(jb.loss, 1.0, [1.0], [2.0], optimizer=optax.sgd(0.01), on_step=3)
