@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import jax
 
 from jaxbackprop import draw
 from jaxbackprop.cli.main import OneLineParser
@@ -66,6 +69,22 @@ class Results:
                     self._keep(draw.write_graph(graph, path, view))
         except draw.RendererNotFoundError as error:
             print(f"note: pictures skipped, the .dot files are written: {error}", file=sys.stderr)
+
+
+def best_time(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> float:
+    """The fastest of ``repeats`` timed calls, in seconds, after one untimed call
+    (compilation, caches) unless ``warm_up`` is False.
+
+    The fastest, not the median: on a shared machine the slower calls time the neighbours.
+    """
+    if warm_up:
+        jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

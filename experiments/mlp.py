@@ -21,14 +21,13 @@ import argparse
 import importlib.util
 import random
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 import optax
-from _common import Results, parser, run, table
+from _common import Results, best_time, parser, run, table
 
 from jaxbackprop import mlp, tape
 from jaxbackprop.cli.common import finite_float, positive_float, positive_int
@@ -125,21 +124,6 @@ def train(params: mlp.Params, x: np.ndarray, y: np.ndarray, *, optimizer: str,
         params, state, acc = update(params, state, grads)
         history["accuracy"].append(float(acc))
     return params, history
-
-
-def best_time(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> float:
-    """The fastest of ``repeats`` timed calls, after one untimed call (compilation, caches).
-
-    The fastest, not the median: on a shared machine the slower calls time the neighbours.
-    """
-    if warm_up:
-        jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def micrograd_gradient(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...],

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import Results, parser, run, table
+from _common import Results, best_time, parser, run, table
 
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import tape
@@ -123,16 +122,6 @@ def count_operations(fn: Callable[..., Any], *args: Any) -> int:
     return count(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
-def seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """The fastest of ``repeats`` calls (JAX's functions are compiled before)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def relative_gap(a: Any, b: Any) -> float:
     """``max|a - b| / max|b|``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -179,10 +168,11 @@ def gradients(sizes: list[int], seed: int, repeats: int) -> list[dict[str, Any]]
             "tape reverse ops": count_operations(tape.grad(f), w),
             "jax forward ops": n * count_operations(jax_jvp, w, e),
             "jax reverse ops": count_operations(jax.grad(f), w),
-            "tape forward s": seconds(lambda f=f, w=w: grad_forward(f, w), once),
-            "tape reverse s": seconds(lambda f=f, w=w: grad_reverse(f, w), repeats),
-            "jax forward s": seconds(jax_forward, once),
-            "jax reverse s": seconds(jax_reverse, repeats),
+            "tape forward s": best_time(lambda f=f, w=w: grad_forward(f, w), once, warm_up=False),
+            "tape reverse s": best_time(lambda f=f, w=w: grad_reverse(f, w), repeats,
+                                        warm_up=False),
+            "jax forward s": best_time(jax_forward, once, warm_up=False),
+            "jax reverse s": best_time(jax_reverse, repeats, warm_up=False),
             "gap": max(relative_gap(g, reference)
                        for g in (forward, reverse, jax_forward(), jax_reverse())),
         }
@@ -207,10 +197,10 @@ def jacobians(shapes: tuple[tuple[int, int], ...], seed: int,
         reference_fwd, reference_rev = np.asarray(jax_fwd(xj)), np.asarray(jax_rev(xj))
         rows.append({
             "n": n, "m": m,
-            "tape jacfwd s": seconds(lambda f=f, x=x: jacfwd(f, x), repeats),
-            "tape jacrev s": seconds(lambda f=f, x=x: jacrev(f, x), repeats),
-            "jax.jacfwd s": seconds(lambda g=jax_fwd, x=xj: g(x), repeats),
-            "jax.jacrev s": seconds(lambda g=jax_rev, x=xj: g(x), repeats),
+            "tape jacfwd s": best_time(lambda f=f, x=x: jacfwd(f, x), repeats, warm_up=False),
+            "tape jacrev s": best_time(lambda f=f, x=x: jacrev(f, x), repeats, warm_up=False),
+            "jax.jacfwd s": best_time(lambda g=jax_fwd, x=xj: g(x), repeats, warm_up=False),
+            "jax.jacrev s": best_time(lambda g=jax_rev, x=xj: g(x), repeats, warm_up=False),
             "jacfwd vs jax.jacfwd": relative_gap(forward, reference_fwd),
             "jacrev vs jax.jacrev": relative_gap(reverse, reference_rev),
             "jax.jacfwd vs jax.jacrev": relative_gap(reference_fwd, reference_rev),

@@ -26,7 +26,6 @@ import contextlib
 import io
 import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import Results, parser, run, table
+from _common import Results, best_time, parser, run, table
 from jax.ad_checkpoint import print_saved_residuals
 
 from jaxbackprop import mlp
@@ -114,20 +113,8 @@ def measure(f: Callable[..., Any], params: mlp.Params, x: Any, y: Any,
             "backward_flops": float(analysis.get("flops", 0.0)),
             "backward_transcendentals": float(analysis.get("transcendentals", 0.0)),
             "backward_temp_bytes": float(getattr(memory, "temp_size_in_bytes", np.nan)),
-            "forward_ms": best_ms(lambda: forward(params, x, y), repeats),
-            "backward_ms": best_ms(lambda: compiled(pullback), repeats)}
-
-
-def best_ms(fn: Callable[[], Any], repeats: int) -> float:
-    """The fastest of ``repeats`` calls, in milliseconds, after one untimed call (the
-    fastest, not the median: on a shared machine the others measure the neighbours)."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+            "forward_ms": 1e3 * best_time(lambda: forward(params, x, y), repeats),
+            "backward_ms": 1e3 * best_time(lambda: compiled(pullback), repeats)}
 
 
 def record(f: Callable[..., Any], *args: Any) -> Tape:
