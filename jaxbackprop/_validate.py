@@ -303,10 +303,11 @@ def history_numbers(record: str, epochs: int, samples: int, runs: int, params: i
     return runs * params
 
 
-def size(problem: Problem, runs: int = 1, *, sweep: bool = False) -> None:
-    """:func:`check_size` for ``runs`` trainings of ``problem``, each of all of ``w0``'s
-    numbers (or, in a ``sweep``, of one number per leaf)."""
+def size(problem: Problem, *, sweep: bool = False) -> None:
+    """:func:`check_size` for one training of all of ``w0``'s numbers, or for a ``sweep``:
+    one training per run (:func:`runs_shape`), each of one number per leaf."""
     leaves = jax.tree.leaves(problem.w0)
+    runs = math.prod(runs_shape(problem)) if sweep else 1
     params = len(leaves) if sweep else sum(math.prod(np.shape(p)) for p in leaves)
     check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs), runs,
                params, problem.dtype.itemsize)

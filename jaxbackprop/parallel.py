@@ -101,7 +101,7 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record, runs=True,
                             data=False)
-    check.size(problem, math.prod(check.runs_shape(problem)), sweep=True)
+    check.size(problem, sweep=True)
     final, history, checks = sharded_sweep_program(problem.w0, problem.learning_rate,
                                                    problem.xs, problem.ys, mesh=mesh,
                                                    **problem.settings)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import math
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -432,7 +431,8 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     check.size(problem)
     final, history, checks = _train_jit(problem.w0, problem.learning_rate, problem.xs,
                                         problem.ys, **problem.settings)
-    if np.asarray(checks).all() and on_step is None:  # the call's one transfer to the host
+    checks = np.asarray(checks)  # the call's one transfer to the host
+    if checks.all() and on_step is None:
         return final, history
     explain(problem, checks, xs, ys)
     history = jax.device_get(history)
@@ -470,7 +470,7 @@ def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     """
     problem = check.prepare(loss, w0, xs, ys, optimizer=optimizer, learning_rate=learning_rate,
                             epochs=epochs, engine=engine, record=record, runs=True, data=False)
-    check.size(problem, math.prod(check.runs_shape(problem)), sweep=True)
+    check.size(problem, sweep=True)
     final, history, checks = sweep_program(problem.w0, problem.learning_rate, problem.xs,
                                            problem.ys, **problem.settings)
     explain(problem, checks, xs, ys, runs=True)
@@ -485,7 +485,7 @@ def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
     ``runs``: an injected rate per run is checked before, so only a rate baked into the
     optimizer, the same for every run, can underflow). Checked on the device, explained on
     the host."""
-    finite, moved = np.asarray(checks)  # the call's one transfer to the host
+    finite, moved = np.asarray(checks)  # (a no-op if train_scan already read it)
     if not finite:
         check.as_samples(xs, ys, problem.dtype)  # names the sample
     if not moved:
