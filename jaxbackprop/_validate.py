@@ -191,16 +191,18 @@ def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
 
 
 def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
-               values: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``xs`` and ``ys`` as host arrays of ``dtype``, samples along their first axis.
+               values: bool = True) -> tuple[Any, Any]:
+    """``xs`` and ``ys`` as arrays of ``dtype``, samples along their first axis: host
+    (NumPy) arrays, except that with ``values=False`` JAX arrays stay on their device.
 
     Refused, naming the argument: anything but numbers (strings are not parsed), no sample
     axis, no samples, different lengths, and (unless ``values=False``) a sample that is
     not finite in ``dtype``, named as ``xs[i]``. The compiled trainers pass
-    ``values=False``: their program checks the data, and only when it finds a number that
+    ``values=False``: their program checks the data (where it already is: a dataset on an
+    accelerator is not copied to the host and back), and only when it finds a number that
     is not finite do they call this again to name it.
     """
-    x, y = (values if isinstance(values, jax.Array) else np.asarray(values) for values in (xs, ys))
+    x, y = (v if isinstance(v, jax.Array) else np.asarray(v) for v in (xs, ys))
     for name, given in (("xs", x), ("ys", y)):
         if np.dtype(given.dtype).kind not in "biuf":
             raise TypeError(f"{name} must hold numbers, got dtype {given.dtype}")
@@ -213,9 +215,11 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
         raise ValueError(f"xs and ys must have the same length, got len(xs)={len(x)} and "
                          f"len(ys)={len(y)}")
     with np.errstate(over="ignore"):  # a number too large for the dtype: named below
+        if not values:
+            x_out, y_out = (v.astype(dtype) if isinstance(v, jax.Array)
+                            else np.asarray(v, dtype) for v in (x, y))
+            return x_out, y_out
         converted = np.asarray(x, dtype), np.asarray(y, dtype)
-    if not values:
-        return converted
     for name, given, array in zip(("xs", "ys"), (x, y), converted, strict=True):
         finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
         if not finite.all():

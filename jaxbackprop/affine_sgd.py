@@ -548,7 +548,7 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     epochs = check.whole_number("epochs", epochs)
     check.choice("record", record, check.RECORDS)
     w0, dtype = check.as_params(w0)
-    x, y = _samples(xs, ys, dtype)
+    x, y = check.as_samples(xs, ys, dtype, values=False)  # the program checks the values
     if (injected := check.injected_rate(optimizer.init(w0))) is not None:
         check.checked_rate(injected, dtype)  # the rate an inject_hyperparams optimizer holds
     rates = _rates(optimizer, epochs * len(x), w0)
@@ -560,23 +560,6 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
         if error is not None:
             raise error
     return final, history
-
-
-def _samples(xs: check.Samples, ys: check.Samples, dtype: np.dtype
-             ) -> tuple[jax.Array | np.ndarray, jax.Array | np.ndarray]:
-    """``xs`` and ``ys`` as arrays of ``dtype`` (JAX arrays stay on their device, anything
-    else becomes a NumPy array), refused as :func:`jaxbackprop._validate.as_samples`
-    refuses them, except that whether they are finite is left to the training: a sample
-    that is not makes the training's flag false, and only then does the host look for it
-    and name it (two passes over the data fewer)."""
-    given = [v if isinstance(v, jax.Array) else np.asarray(v) for v in (xs, ys)]
-    if any(np.dtype(v.dtype).kind not in "biuf" or np.ndim(v) == 0 or len(v) == 0
-           for v in given) or len(given[0]) != len(given[1]):
-        check.as_samples(xs, ys, dtype)  # raises, naming what is wrong
-    with np.errstate(over="ignore"):  # an overflow is a sample that is not finite
-        x, y = (v.astype(dtype) if isinstance(v, jax.Array) else np.asarray(v, dtype)
-                for v in given)
-    return x, y
 
 
 __all__ = ["GROUP", "PREFIX_GROUP", "check_quadratic", "compose", "composition", "final_weight",

@@ -435,14 +435,14 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     if checks.all() and on_step is None:
         return final, history
     explain(problem, checks, xs, ys)
-    history = jax.device_get(history)
-    error = check.divergence(history, problem.xs, problem.ys, problem.learning_rate)
+    history, xs_host, ys_host = jax.device_get((history, problem.xs, problem.ys))
+    error = check.divergence(history, xs_host, ys_host, problem.learning_rate)
     if on_step is not None:
         for epoch, i in np.ndindex(history.losses.shape):  # up to the first inf or NaN
             if not np.isfinite(history.losses[epoch, i]):
                 break
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)
-            on_step(Step(epoch, i, problem.xs[i], problem.ys[i], history.losses[epoch, i], grad))
+            on_step(Step(epoch, i, xs_host[i], ys_host[i], history.losses[epoch, i], grad))
     if error is not None:
         raise error
     return final, history

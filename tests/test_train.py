@@ -647,3 +647,19 @@ def test_an_on_step_that_is_not_a_function_is_refused_before_training(
         trainer: Callable[..., Any]) -> None:
     with pytest.raises(TypeError, match=r"on_step must be a function on_step\(step: Step\).*int"):
         trainer(jb.loss, 1.0, [1.0], [2.0], optimizer=optax.sgd(0.01), on_step=3)
+
+
+def test_train_scan_on_jax_data_matches_numpy_data_and_reports_numpy_samples() -> None:
+    """Data given as JAX arrays stays on its device for the program; what reaches the user
+    from the host (on_step's samples, a DivergenceError's x) is NumPy, as for NumPy data."""
+    xs, ys = np.asarray(lecture.X_DATA, np.float32), np.asarray(lecture.Y_DATA, np.float32)
+    seen: list[Step] = []
+    w_jax, h_jax = train.train_scan(jb.loss, 1.0, jnp.asarray(xs), jnp.asarray(ys),
+                                    optimizer=SGD, on_step=seen.append)
+    w_np, h_np = train.train_scan(jb.loss, 1.0, xs, ys, optimizer=SGD)
+    np.testing.assert_array_equal(w_jax, w_np)
+    np.testing.assert_array_equal(h_jax.losses, h_np.losses)
+    assert [type(s.x) for s in seen[:3]] == [np.float32] * 3 and seen[2].x == xs[2]
+    with pytest.raises(DivergenceError) as caught:
+        train.train_scan(jb.loss, 1.0, jnp.asarray(xs), jnp.asarray(ys), optimizer=optax.sgd(10.0))
+    assert isinstance(caught.value.x, np.float32)
