@@ -174,7 +174,9 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     exactly :func:`~jaxbackprop.train.train_scan`. The history is per batch:
     ``losses`` and ``grads`` have shape ``(epochs, len(xs) // batch_size)``. Returns
     replicated global JAX arrays. Raises :class:`~jaxbackprop.train.DivergenceError`
-    when a batch's loss becomes inf or NaN (``sample`` is then the batch index).
+    when a batch's loss becomes inf or NaN (``sample`` is then the batch index), and a
+    ValueError when the parameters never moved because the optimizer's first update is
+    exactly 0 (a learning rate that underflows in the training dtype).
     """
     mesh = make_mesh("data") if mesh is None else mesh
     devices = _axis_size(mesh, "data")
@@ -200,6 +202,13 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     error = check.divergence(host, xb, yb, problem.learning_rate)
     if error is not None:
         raise error
+    final = jax.tree.map(lambda p: p[-1], host.params)
+    moved = any(np.any(a != b) for a, b in zip(jax.tree.leaves(final),
+                                               jax.tree.leaves(problem.w0), strict=True))
+    # The data was checked on the host (prepare): only a first update of 0 is left to explain,
+    # asked of the first batch's mean loss.
+    batched = problem._replace(xs=xb, ys=yb, settings=dict(settings, loss=batch_mean(loss)))
+    explain(batched, np.array([True, moved]), xs, ys)
     return jax.tree.map(lambda p: p[-1], history.params), history
 
 

@@ -15,7 +15,7 @@ from lecture_trace import EPOCH_LOSS, GRADS, PREDICTION_BEFORE, at_printed_preci
 
 import jaxbackprop as jb
 from jaxbackprop import lecture, train
-from jaxbackprop.parallel import sharded_sweep
+from jaxbackprop.parallel import data_parallel_train, sharded_sweep
 from jaxbackprop.train import (
     DivergenceError,
     Step,
@@ -547,7 +547,13 @@ def test_a_sweep_names_its_first_bad_learning_rate() -> None:
         sweep(jb.loss, *DATA, optimizer=optax.inject_hyperparams(optax.sgd)(learning_rate=rates))
 
 
-@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep])
+def one_sample_batches(loss: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """data_parallel_train with batches of one sample: the lecture's per-sample SGD."""
+    return data_parallel_train(loss, *args, batch_size=1, **kwargs)
+
+
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep,
+                                     one_sample_batches])
 @pytest.mark.parametrize("optimizer", [
     optax.sgd(1e-46),  # the rate is a constant of the program: 0.0 in float32
     optax.adam(1e-46),
@@ -566,12 +572,13 @@ def test_a_learning_rate_that_underflows_is_an_error_for_dict_parameters() -> No
     def loss(p: Any, x: Any, y: Any) -> Any:
         return (p["w"] * x + p["b"] - y) ** 2
 
-    for trainer in (train_per_sample, train_scan, sweep):
+    for trainer in (train_per_sample, train_scan, sweep, one_sample_batches):
         with pytest.raises(ValueError, match="learning_rate underflows to 0"):
             trainer(loss, {"w": 1.0, "b": 0.0}, *DATA[1:], optimizer=optax.adam(1e-46))
 
 
-@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep])
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep,
+                                     one_sample_batches])
 def test_a_training_that_starts_at_the_minimum_is_no_error(trainer: Callable[..., Any]) -> None:
     """y = 2 x and w0 = 2: every gradient is 0, so the weight stays 2 exactly (a hand loop
     would give the same), and nothing is wrong."""
