@@ -11,7 +11,8 @@ times it against the sequential trainer and the sequential floor (a lax.scan of
 
 ``--forms`` also times the scan's forms for the final weight at the largest N: the radix-8
 scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside chunks of
-1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks.
+1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks. ``--features``
+times linear regression with ``d`` features, where a composition is a ``d x d`` product.
 
 Where each form wins, measured on this project's 2-core CPU while other jobs kept both
 cores busy (``--sizes 3 4 5 6 --forms``, median of 7 rounds): for the final weight at
@@ -24,7 +25,7 @@ the floor's 0.1 ms) dominates: at N = 1e3 and 1e4 it loses to both. Why, and the
 cost per GROUP, are in jaxbackprop.affine_sgd's docstring.
 
     python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
-                                       [--quick] [--out DIR]
+                                       [--features 1 2 3 4 8] [--quick] [--out DIR]
 """
 
 from __future__ import annotations
@@ -180,11 +181,50 @@ def forms(args: Any, results: Results) -> None:
     results.csv("forms.csv", ("form", "ms", "floor / form"), rows)
 
 
+# Linear regression with d features, for --features: a composition is a d x d product
+
+
+def linear(w: Any, x: Any, y: Any) -> Any:
+    """``(w . x - y)^2``: quadratic in ``w``, so each step is the affine map
+    ``w <- (I - 2 lr x x^T) w + 2 lr y x``."""
+    return (jnp.dot(w, x) - y) ** 2
+
+
+def training(xs: Any, ys: Any, method: str, record: train.Record) -> Callable[[], Any]:
+    """One epoch of ``train_scan`` on the d-feature data from ``w = 0``, blocked on."""
+    w0, sgd = jnp.zeros(xs.shape[1], xs.dtype), optax.sgd(0.01)
+    return lambda: jax.block_until_ready(train.train_scan(
+        linear, w0, xs, ys, optimizer=sgd, epochs=1, method=method, record=record)[0])
+
+
+def features(args: Any, results: Results) -> None:
+    n = 10**3 if args.quick else 10 ** min(5, max(args.sizes))
+    rng = np.random.default_rng(0)
+    header = ("d", "sequential, every step (ms)", "parallel, every step (ms)",
+              "sequential, final (ms)", "parallel, final (ms)", "steps: seq/par",
+              "final: seq/par")
+    rows = []
+    for d in [2] if args.quick else args.features:
+        xs = jnp.asarray(rng.uniform(0.0, 1.0, (n, d)) / np.sqrt(d), jnp.float32)
+        ys = jnp.asarray(xs @ np.linspace(1.0, 2.0, d) + rng.normal(0.0, 0.1, n), jnp.float32)
+        runs = {f"{method}, {record}": training(xs, ys, method, record)
+                for record in ("steps", "final") for method in ("sequential", "parallel")}
+        t = list(timed(runs, 2 if args.quick else args.rounds).values())  # in header order
+        rows.append([d, *(f"{s * 1e3:.3f}" for s in t), f"{t[0] / t[1]:.2f}",
+                     f"{t[2] / t[3]:.2f}"])
+    print(f"\nLinear regression with d features, one epoch of N = {n:g} samples, median of "
+          f"{2 if args.quick else args.rounds} rounds:\n")
+    print(table(header, rows))
+    results.csv("features.csv", header, rows)
+
+
 def main(args: Any, results: Results) -> int:
     maps_of_the_lecture(results)
     timing(args, results)
     if args.forms or args.quick:
         forms(args, results)
+    if args.features or args.quick:
+        features(args, results)
     return 0
 
 
@@ -196,4 +236,7 @@ if __name__ == "__main__":
                    help="interleaved timing rounds; the median is kept (default: %(default)s)")
     p.add_argument("--forms", action="store_true",
                    help="also time the scan's forms for the final weight at the largest N")
+    p.add_argument("--features", type=positive_int, nargs="+", default=[], metavar="D",
+                   help="also time linear regression with D features (N = 1e5 at most), "
+                        "sequential against parallel")
     sys.exit(run(main, p.parse_args()))

@@ -335,4 +335,4 @@ def test_the_experiment_runs_quick(tmp_path: Any, monkeypatch: pytest.MonkeyPatc
     assert "w <- 0.739312 w + 0.521376" in out  # (0.82 0.92 0.98, ...) composed by hand
     assert "predict 4 -> 7.8049" in out and "7.3159 3.9988 2.1857" in out
     assert {p.name for p in tmp_path.iterdir()} == {"lecture_maps.csv", "timing.csv",
-                                                   "timing.png", "forms.csv"}
+                                                   "timing.png", "forms.csv", "features.csv"}
