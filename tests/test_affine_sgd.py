@@ -69,7 +69,7 @@ def test_the_notes_trace(float_mode: str) -> None:
 
 
 @pytest.mark.parametrize("n", [1, 33, 1000])
-@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("d", [1, 3, 8])  # 3 and 8: both ways of affine_sgd._matmul
 def test_agrees_with_a_sequential_loop(n: int, d: int) -> None:
     xs, ys = data(n, d, seed=n)
     w0 = np.float32(0.5) if d == 1 else np.full(d, 0.5, np.float32)
