@@ -32,7 +32,8 @@ ENGINES: tuple[str, ...] = ("jax", "tape")
 
 
 class DivergenceError(FloatingPointError):
-    """The loss became inf or NaN at ``(epoch, sample)`` (both counted from 0).
+    """The ``quantity`` (``"loss"`` or ``"parameters"``) became inf or NaN at ``(epoch,
+    sample)`` (both counted from 0; ``loss`` is that step's loss).
 
     ``history`` keeps every step computed before it and the failing step's own loss and
     gradient: its arrays have ``epoch + 1`` rows; the steps never taken, and the failing
@@ -44,7 +45,7 @@ class DivergenceError(FloatingPointError):
 
     def __init__(self, epoch: int | None, sample: int | None, loss: float, x: Any = None,
                  y: Any = None, history: Any = None,
-                 learning_rate: ArrayLike | None = None) -> None:
+                 learning_rate: ArrayLike | None = None, quantity: str = "loss") -> None:
         where = (" (record='final' keeps no losses: train with record='steps' to see where)"
                  if epoch is None else f" at epoch {epoch}"
                  + ("" if sample is None else f", sample {sample}"))
@@ -52,15 +53,16 @@ class DivergenceError(FloatingPointError):
         if learning_rate is not None:  # a sweep's rates: the largest
             learning_rate = float(np.max(learning_rate))
         rate = "" if learning_rate is None else f" with learning_rate={learning_rate:g}"
-        became = "inf or NaN" if math.isnan(loss) and epoch is None else loss
-        super().__init__(f"training diverged: the loss became {became}{where}{data}{rate}; "
+        became = ("inf or NaN" if quantity != "loss" or math.isnan(loss) and epoch is None
+                  else loss)
+        super().__init__(f"training diverged: the {quantity} became {became}{where}{data}{rate}; "
                          "try a smaller learning rate")
-        self.epoch, self.sample, self.loss = epoch, sample, loss
+        self.epoch, self.sample, self.loss, self.quantity = epoch, sample, loss, quantity
         self.x, self.y, self.history, self.learning_rate = x, y, history, learning_rate
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return type(self), (self.epoch, self.sample, self.loss, self.x, self.y, self.history,
-                            self.learning_rate)
+                            self.learning_rate, self.quantity)
 
 
 def scalar_text(value: Any) -> str:
@@ -341,9 +343,12 @@ def check_size(record: str, epochs: int, samples: int, runs: int, params: int, i
 # Divergence
 
 
-def first_non_finite(losses: np.ndarray) -> tuple[int, int] | None:
-    """``(epoch, sample)`` of the first inf or NaN loss, in training order; ``None`` if none."""
+def first_non_finite(losses: np.ndarray, *trees: Any) -> tuple[int, int] | None:
+    """``(epoch, sample)`` of the first step, in training order, whose loss or any number of
+    the ``trees`` (leaves with the losses' leading axes) is inf or NaN; ``None`` if none."""
     finite = np.isfinite(losses)
+    for leaf in jax.tree.leaves(trees):
+        finite &= np.isfinite(leaf).reshape(*losses.shape, -1).all(axis=-1)
     if finite.all():
         return None
     epoch, sample = np.unravel_index(int(np.argmin(finite)), losses.shape)
@@ -369,23 +374,33 @@ def truncated(history: Any, epoch: int, sample: int) -> Any:
 def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
                learning_rate: Any = None) -> DivergenceError | None:
     """The error for a diverged training's :class:`~jaxbackprop.train.TrainHistory` (NumPy),
-    at its first inf or NaN loss; ``None`` if its steps are all finite.
+    at its first inf or NaN loss, or else at the last step of the first epoch that ended
+    with inf or NaN parameters (a NaN gradient at that step leaves every loss finite);
+    ``None`` if its steps and epochs are all finite.
 
     ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch.
     A history without its steps (``record="epochs"`` or ``"final"``) is taken as diverged
     (the compiled program says so) and can only say which epoch diverged, or nothing:
     its error has ``sample`` (and ``epoch``) ``None``.
     """
-    if history.losses is not None:
-        failure = first_non_finite(history.losses)
+    losses, epoch_loss = history.losses, history.epoch_loss
+    ended = None if epoch_loss is None else first_non_finite(  # (epoch, 0) or None
+        epoch_loss[:, None], jax.tree.map(lambda p: p[:, None], history.params))
+    if losses is not None:
+        failure, quantity = first_non_finite(losses), "loss"
+        if failure is None and ended is not None:
+            failure, quantity = (ended[0], losses.shape[1] - 1), "parameters"
         if failure is None:
             return None
         epoch, sample = failure
-        return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
-                               ys[sample], truncated(history, epoch, sample), learning_rate)
-    epoch_loss = history.epoch_loss
-    failure = None if epoch_loss is None else first_non_finite(epoch_loss[:, None])
-    if epoch_loss is not None and failure is not None:
-        return DivergenceError(failure[0], None, float(epoch_loss[failure[0]]), history=history,
-                               learning_rate=learning_rate)
-    return DivergenceError(None, None, math.nan, history=history, learning_rate=learning_rate)
+        return DivergenceError(epoch, sample, float(losses[epoch, sample]), xs[sample],
+                               ys[sample], truncated(history, epoch, sample), learning_rate,
+                               quantity)
+    if ended is not None:
+        loss = float(history.epoch_loss[ended[0]])
+        return DivergenceError(ended[0], None, loss, history=history,
+                               learning_rate=learning_rate,
+                               quantity="parameters" if math.isfinite(loss) else "loss")
+    finite = all(np.isfinite(p).all() for p in jax.tree.leaves(history.params))
+    return DivergenceError(None, None, math.nan, history=history, learning_rate=learning_rate,
+                           quantity="loss" if finite else "parameters")

@@ -30,11 +30,12 @@ converted to it. ``record`` chooses what is kept: every step (``"steps"``), each
 (``"epochs"``) or the final parameters (``"final"``). The gradient comes from
 ``jax.value_and_grad`` (``engine="jax"``) or the hand-written tape (``engine="tape"``).
 Bad input is refused naming the argument, a history too large for memory raises
-``MemoryError`` before anything is allocated, and a loss that becomes inf or NaN raises
-:class:`DivergenceError` (:mod:`jaxbackprop._validate` holds these checks). The compiled
-trainers check the data on the device, as part of their program, and explain on the host
-only what that check found (:func:`explain`); a training whose parameters never moved
-because the first update is exactly 0 (``optax.sgd(1e-46)`` in float32) is a ValueError.
+``MemoryError`` before anything is allocated, and a loss or a parameter that becomes
+inf or NaN raises :class:`DivergenceError` (:mod:`jaxbackprop._validate` holds
+these checks). The compiled trainers check the data on the device, as part of their
+program, and explain on the host only what that check found (:func:`explain`); a
+training whose parameters never moved because the first update is exactly 0
+(``optax.sgd(1e-46)`` in float32) is a ValueError.
 """
 
 from __future__ import annotations
@@ -323,7 +324,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
       learning_rate: the rate of an ``optax.inject_hyperparams`` optimizer, as data.
       epochs: passes over the data. engine: ``"jax"`` or ``"tape"``.
       record: ``"steps"``, ``"epochs"`` or ``"final"``.
-      on_step: called after each step whose loss is finite.
+      on_step: called after each step whose loss (and, after an epoch, parameters) is
+        finite.
 
     Returns:
       ``(params, history)``: the final parameters and the :class:`TrainHistory`, NumPy.
@@ -331,7 +333,7 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     Raises:
       ValueError, TypeError: naming the argument, for bad input (also a learning rate
       that underflows to 0). MemoryError: a history too large. DivergenceError: at the
-      first step whose loss is inf or NaN.
+      first step whose loss is inf or NaN, or after which an epoch's parameters are.
 
     >>> import optax
     >>> from jaxbackprop import lecture, loss
@@ -357,15 +359,20 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
             carry, row = _jitted_step(carry, *data, **settings)
             taken = np.asarray(row)  # the step's one transfer to the host
             rows.append(taken)
-            if not np.isfinite(taken[0]):  # the history so far, the steps not taken NaN
+            # The loss of every step, the parameters after each epoch (as train_scan): a NaN
+            # gradient at an epoch's last step leaves every loss finite.
+            params = taken[1 + (len(taken) - 1) // 2:]  # the row is [L, *g, *params]
+            if not np.isfinite(taken[0]) or i == samples - 1 and not np.isfinite(params).all():
+                # the history so far, the steps not taken NaN
                 if steps:
                     rows += [np.full_like(taken, np.nan)] * (samples - 1 - i)
                 else:
                     del rows[epoch: -1]
                 history = check.truncated(_history(rows, epoch + 1, problem.w0), epoch,
                                           i if steps else 0)
+                quantity = "parameters" if np.isfinite(taken[0]) else "loss"
                 raise DivergenceError(epoch, i, float(taken[0]), x, y, _kept(history, record)[1],
-                                      problem.learning_rate)
+                                      problem.learning_rate, quantity)
             if on_step is not None:
                 grad = _history([taken], 1, problem.w0).grads
                 on_step(Step(epoch, i, x, y, taken[0], jax.tree.map(lambda g: g[0, 0], grad)))

@@ -1,0 +1,86 @@
+"""Inputs a new user might try on the trainers, each checked against an independent source
+(``jax.value_and_grad``, a hand-written loop)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxbackprop import lecture
+from jaxbackprop.parallel import data_parallel_train
+from jaxbackprop.train import DivergenceError, train_per_sample, train_scan
+
+SGD = optax.sgd(lecture.LEARNING_RATE)
+
+
+def nan_gradient_at_x3(w: Any, x: Any, y: Any) -> Any:
+    """The lecture's loss, plus ``sqrt(0) - 1`` at ``x = 3`` (``sqrt(1) - 1 = 0`` elsewhere):
+    every loss is finite, and the gradient is NaN at ``x = 3`` only (``sqrt'(0) * 0``)."""
+    return (w * x - y) ** 2 + jnp.sqrt(jnp.where(x == 3.0, w - w, 1.0)) - 1.0
+
+
+def hand_loop(loss: Any, optimizer: optax.GradientTransformation) -> tuple[Any, Any, Any]:
+    """One epoch of the lecture's data, a step per sample: the losses, the gradients and the
+    final weight, from ``jax.value_and_grad`` and the optimizer."""
+    w = jnp.float32(lecture.W0)
+    state, losses, grads = optimizer.init(w), [], []
+    for x, y in zip(lecture.X_DATA, lecture.Y_DATA, strict=True):
+        value, grad = jax.value_and_grad(loss)(w, x, y)
+        updates, state = optimizer.update(grad, state, w)
+        w = optax.apply_updates(w, updates)
+        losses.append(float(value))
+        grads.append(float(grad))
+    return np.array(losses, np.float32), np.array(grads, np.float32), w
+
+
+def one_sample_batches(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    return data_parallel_train(*args, batch_size=1, **kwargs)
+
+
+@pytest.mark.parametrize("record", ["steps", "epochs", "final"])
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, one_sample_batches])
+def test_a_gradient_that_becomes_nan_at_the_last_step_is_a_divergence(
+        trainer: Callable[..., Any], record: str) -> None:
+    """The last sample's gradient is NaN while its loss is finite, so the final weight is
+    NaN and no loss shows it: a DivergenceError naming the parameters, not a NaN returned
+    as the result, at the same step from every trainer that records the steps."""
+    losses, grads, w = hand_loop(nan_gradient_at_x3, SGD)
+    assert np.isfinite(losses).all() and np.isnan(w)
+    assert np.isnan(grads).tolist() == [False, False, True]
+    if trainer is one_sample_batches and record != "steps":
+        pytest.skip("data_parallel_train records every step")
+    settings = {} if trainer is one_sample_batches else {"record": record}
+    with pytest.raises(DivergenceError, match="the parameters became inf or NaN") as caught:
+        trainer(nan_gradient_at_x3, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=SGD,
+                epochs=1, **settings)
+    error = caught.value
+    assert error.quantity == "parameters"
+    if record == "steps" or trainer is train_per_sample:  # every step seen
+        assert (error.epoch, error.sample, error.loss) == (0, 2, losses[2])
+        assert str(error) == ("training diverged: the parameters became inf or NaN at epoch 0, "
+                              "sample 2 (x=3, y=6); try a smaller learning rate")
+    elif record == "epochs":
+        assert (error.epoch, error.sample, error.loss) == (0, None, losses[2])
+    if record == "steps":
+        np.testing.assert_allclose(np.ravel(error.history.losses), losses, rtol=1e-6)
+    assert pickle.loads(pickle.dumps(error)).quantity == "parameters"
+
+
+def test_an_optimizer_that_skips_a_nan_gradient_is_no_divergence() -> None:
+    """optax.apply_if_finite drops the NaN update: the weight stays finite, as in a hand loop."""
+    optimizer = optax.apply_if_finite(SGD, max_consecutive_errors=5)
+    losses, _, w = hand_loop(nan_gradient_at_x3, optimizer)
+    assert np.isfinite(w)
+    for trainer in (train_per_sample, train_scan, one_sample_batches):
+        final, history = trainer(nan_gradient_at_x3, lecture.W0, lecture.X_DATA,
+                                 lecture.Y_DATA, optimizer=optimizer, epochs=1)
+        np.testing.assert_allclose(np.asarray(final), w, rtol=1e-6)
+        np.testing.assert_allclose(np.ravel(history.losses), losses, rtol=1e-6)
+        assert np.isnan(np.asarray(history.grads)[0, 2])
