@@ -175,20 +175,23 @@ def _floating_leaf(name: str, leaf: Any) -> Any:
 
 
 def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
-    """``w0``'s leaves as floating arrays (integers promoted) and the training dtype, the
-    common type of its leaves; a ValueError naming the first leaf that is not finite."""
+    """``w0``'s leaves as floating arrays of the training dtype, the common type of its
+    leaves (integers promoted; JAX arrays stay on their device); a ValueError naming the
+    first leaf that is not finite in it."""
     paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
     if not paths:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
     where = [name + jax.tree_util.keystr(path) for path, _ in paths]
-    with np.errstate(over="ignore"):  # a number too large for its dtype: named below
+    with np.errstate(over="ignore"):  # a number too large for the dtype: named below
         leaves = [_floating_leaf(w, leaf) for w, (_, leaf) in zip(where, paths, strict=True)]
+        dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
+        dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
+                 else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
+        leaves = [leaf.astype(dtype) if isinstance(leaf, jax.Array) else np.asarray(leaf, dtype)
+                  for leaf in leaves]
     for w, (_, given), leaf in zip(where, paths, leaves, strict=True):
         if not np.isfinite(leaf).all():
-            raise _not_finite(w, given, np.dtype(leaf.dtype))
-    dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
-    dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
-             else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
+            raise _not_finite(w, given, dtype)
     return jax.tree.unflatten(treedef, leaves), dtype
 
 

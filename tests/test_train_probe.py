@@ -15,7 +15,7 @@ import pytest
 
 from jaxbackprop import lecture
 from jaxbackprop.parallel import data_parallel_train
-from jaxbackprop.train import DivergenceError, train_per_sample, train_scan
+from jaxbackprop.train import DivergenceError, sweep, train_per_sample, train_scan
 
 SGD = optax.sgd(lecture.LEARNING_RATE)
 
@@ -84,3 +84,28 @@ def test_an_optimizer_that_skips_a_nan_gradient_is_no_divergence() -> None:
         np.testing.assert_allclose(np.asarray(final), w, rtol=1e-6)
         np.testing.assert_allclose(np.ravel(history.losses), losses, rtol=1e-6)
         assert np.isnan(np.asarray(history.grads)[0, 2])
+
+
+def two_weights(p: dict[str, Any], x: Any, y: Any) -> Any:
+    return (p["a"] * x + p["b"] * x - y) ** 2
+
+
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, one_sample_batches])
+def test_mixed_leaf_dtypes_train_in_their_common_dtype(trainer: Callable[..., Any]) -> None:
+    """A float16 leaf beside a float32 one: the training runs in float32, the common dtype
+    (as the module says), every leaf of it. The two weights start equal and get the same
+    gradient, so they stay equal; a hand loop in float32 gives their values."""
+    w0 = {"a": np.float16(0.5), "b": np.float32(0.5)}
+    reference = {"a": jnp.float32(0.5), "b": jnp.float32(0.5)}
+    state = SGD.init(reference)
+    for _ in range(3):
+        for x, y in zip(lecture.X_DATA, lecture.Y_DATA, strict=True):
+            updates, state = SGD.update(jax.grad(two_weights)(reference, x, y), state, reference)
+            reference = optax.apply_updates(reference, updates)
+    w, history = trainer(two_weights, w0, lecture.X_DATA, lecture.Y_DATA, optimizer=SGD,
+                         epochs=3)
+    for tree in (w, history.params, history.grads):
+        assert {np.dtype(np.asarray(leaf).dtype) for leaf in jax.tree.leaves(tree)} == {
+            np.dtype(np.float32)}
+    np.testing.assert_array_equal(np.asarray(w["a"]), np.asarray(w["b"]))
+    np.testing.assert_allclose(np.asarray(w["a"]), reference["a"], rtol=1e-6)
