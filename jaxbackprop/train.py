@@ -136,7 +136,7 @@ def make_step(loss: LossFn, optimizer: optax.GradientTransformation,
     >>> float(L), float(g), round(float(w), 4)
     (4.0, -8.0, 1.08)
     """
-    value_and_grad = ENGINES[engine](loss)
+    value_and_grad = ENGINES[check.choice("engine", engine, check.ENGINES)](loss)
 
     def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
         value, grad = value_and_grad(params, x, y)
@@ -156,8 +156,9 @@ def trajectory(loss: LossFn, params: Any, xs: Samples, ys: Samples, *,
     ``unroll`` of them per loop iteration; the outer scan repeats it ``epochs`` times,
     starting from ``opt_state`` (default ``optimizer.init(params)``). The last sample's
     loss rides in the carry, so every ``record`` keeps bitwise the same numbers. Losses are
-    in the parameters' common dtype. No checks, no host transfers: it composes with
-    ``jax.jit``, ``jax.vmap`` (:func:`sweep`), ``jax.grad`` and sharding.
+    in the parameters' common dtype. No checks of the data (only of the static settings,
+    named as the trainers name them), no host transfers: it composes with ``jax.jit``,
+    ``jax.vmap`` (:func:`sweep`), ``jax.grad`` and sharding.
 
     Args:
       loss: ``loss(params, x, y)``, a scalar.
@@ -177,6 +178,8 @@ def trajectory(loss: LossFn, params: Any, xs: Samples, ys: Samples, *,
     >>> round(float(h.epoch_loss[0]), 4), h.losses is None
     (7.3159, True)
     """
+    check.whole_number("epochs", epochs, minimum=0)
+    check.choice("record", record, check.RECORDS)
     return _trajectory(loss, params, xs, ys, optimizer=optimizer, opt_state=opt_state,
                        epochs=epochs, engine=engine, record=record, unroll=unroll)[0]
 

@@ -13,9 +13,17 @@ import numpy as np
 import optax
 import pytest
 
+import jaxbackprop as jb
 from jaxbackprop import lecture
 from jaxbackprop.parallel import data_parallel_train
-from jaxbackprop.train import DivergenceError, sweep, train_per_sample, train_scan
+from jaxbackprop.train import (
+    DivergenceError,
+    make_step,
+    sweep,
+    train_per_sample,
+    train_scan,
+    trajectory,
+)
 
 SGD = optax.sgd(lecture.LEARNING_RATE)
 
@@ -109,3 +117,36 @@ def test_mixed_leaf_dtypes_train_in_their_common_dtype(trainer: Callable[..., An
             np.dtype(np.float32)}
     np.testing.assert_array_equal(np.asarray(w["a"]), np.asarray(w["b"]))
     np.testing.assert_allclose(np.asarray(w["a"]), reference["a"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(record="Steps"), "record must be one of 'steps', 'epochs', 'final', got 'Steps'"),
+    (dict(engine="torch"), "engine must be one of 'jax', 'tape', got 'torch'"),
+    (dict(epochs=-1), "epochs must be a whole number >= 0, got -1"),
+    (dict(epochs=2.0), "epochs must be a whole number >= 0, got 2.0"),
+])
+def test_trajectory_names_a_bad_setting(settings: dict[str, Any], message: str) -> None:
+    """trajectory checks no data, but its static settings it does: a misspelt record was
+    silently taken as record='epochs', an unknown engine was a KeyError, epochs=-1 an
+    MLIRError from deep in XLA."""
+    xs, ys = jnp.asarray(lecture.X_DATA), jnp.asarray(lecture.Y_DATA)
+    with pytest.raises(ValueError, match=message):
+        trajectory(jb.loss, 1.0, xs, ys, optimizer=SGD, **settings)
+
+
+def test_make_step_names_an_unknown_engine() -> None:
+    with pytest.raises(ValueError, match="engine must be one of 'jax', 'tape', got 'torch'"):
+        make_step(jb.loss, SGD, engine="torch")  # pyright: ignore[reportArgumentType]
+
+
+def test_trajectory_still_composes_with_jit_vmap_and_grad() -> None:
+    """The checks are on static settings only: jit, vmap and grad still trace through, and
+    grad of the final weight in w0 is the product of the steps' (1 - 2 lr x^2)."""
+    xs, ys = jnp.asarray(lecture.X_DATA), jnp.asarray(lecture.Y_DATA)
+
+    def final(w0: Any) -> Any:
+        return trajectory(jb.loss, w0, xs, ys, optimizer=SGD, epochs=2, record="final").params[0]
+
+    expected = np.prod([1 - 2 * lecture.LEARNING_RATE * x**2 for x in lecture.X_DATA]) ** 2
+    np.testing.assert_allclose(jax.jit(jax.grad(final))(1.0), expected, rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(final)(jnp.array([1.0, 2.0]))[1], 2.0)
