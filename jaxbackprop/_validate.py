@@ -99,6 +99,24 @@ def function(name: str, value: Any, signature: str) -> Any:
     return value
 
 
+def loss_value(value: Any) -> Any:
+    """``value`` if it is what a loss returns, one real (floating) number: a Python float,
+    or an array, tracer or tape value of shape ``()`` and a floating dtype; else a
+    TypeError naming ``loss``. Checked as the loss is traced: it costs nothing per step."""
+    expected = "loss must return a real scalar (loss(params, x, y) -> scalar)"
+    if isinstance(value, float):
+        return value
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is None or dtype is None:
+        raise TypeError(f"{expected}, got {type(value).__name__}"
+                        if value is not None else f"{expected}, got None")
+    if tuple(shape) != ():
+        raise TypeError(f"{expected}, got an array of shape {tuple(shape)}")
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
+        raise TypeError(f"{expected}, got dtype {np.dtype(dtype)}")
+    return value
+
+
 def built_optimizer(optimizer: Any) -> optax.GradientTransformation:
     """``optimizer`` if it is a built optax optimizer; a factory gets the call that builds one."""
     if isinstance(optimizer, optax.GradientTransformation):

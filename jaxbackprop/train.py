@@ -127,7 +127,8 @@ def make_step(loss: LossFn, optimizer: optax.GradientTransformation,
     ``L, g = value_and_grad(loss)(params, x, y)`` (JAX's or the tape's, by ``engine``), then
     ``updates, opt_state = optimizer.update(g, opt_state, params)`` and
     ``params = optax.apply_updates(params, updates)``. ``L`` and ``g`` are taken before the
-    update. Pure: ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan`` compose with it.
+    update; a ``loss`` that does not return a real scalar is a TypeError saying so. Pure:
+    ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan`` compose with it.
 
     >>> import optax
     >>> from jaxbackprop import loss
@@ -136,7 +137,10 @@ def make_step(loss: LossFn, optimizer: optax.GradientTransformation,
     >>> float(L), float(g), round(float(w), 4)
     (4.0, -8.0, 1.08)
     """
-    value_and_grad = ENGINES[check.choice("engine", engine, check.ENGINES)](loss)
+    def checked_loss(params: Any, x: Any, y: Any) -> Any:
+        return check.loss_value(loss(params, x, y))
+
+    value_and_grad = ENGINES[check.choice("engine", engine, check.ENGINES)](checked_loss)
 
     def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
         value, grad = value_and_grad(params, x, y)

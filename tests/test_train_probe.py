@@ -150,3 +150,38 @@ def test_trajectory_still_composes_with_jit_vmap_and_grad() -> None:
     expected = np.prod([1 - 2 * lecture.LEARNING_RATE * x**2 for x in lecture.X_DATA]) ** 2
     np.testing.assert_allclose(jax.jit(jax.grad(final))(1.0), expected, rtol=1e-6)
     np.testing.assert_allclose(jax.vmap(final)(jnp.array([1.0, 2.0]))[1], 2.0)
+
+
+def squared(w: Any, x: Any, y: Any) -> Any:
+    return (w * x - y) ** 2
+
+
+@pytest.mark.parametrize("loss, w0, message", [
+    (squared, np.ones(3, np.float32), r"got an array of shape \(3,\)"),
+    (squared, np.ones(1, np.float32), r"got an array of shape \(1,\)"),
+    (lambda w, x, y: (squared(w, x, y), 0.0), 1.0, "got tuple"),
+    (lambda w, x, y: None, 1.0, "got None"),
+    (lambda w, x, y: jnp.asarray(squared(w, x, y) + 0j), 1.0, "got dtype complex64"),
+    (lambda w, x, y: jnp.asarray(squared(w, x, y)).astype(jnp.int32), 1.0, "got dtype int32"),
+])
+@pytest.mark.parametrize("engine", ["jax", "tape"])
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan])
+def test_a_loss_that_does_not_return_a_real_scalar_is_named(
+        trainer: Callable[..., Any], engine: str, loss: Any, w0: Any, message: str) -> None:
+    """JAX's own errors ('Gradient only defined for scalar-output functions', 'grad requires
+    real-valued outputs') did not name the argument; the tape's named ``f``."""
+    if engine == "tape" and "dtype" in message:
+        pytest.skip("jnp.asarray of a tape value: the tape refuses it itself")
+    with pytest.raises(TypeError, match="loss must return a real scalar .*, " + message):
+        trainer(loss, w0, lecture.X_DATA, lecture.Y_DATA, optimizer=SGD, epochs=1,
+                engine=engine)
+
+
+def test_a_sweep_names_a_loss_that_is_not_scalar_for_one_run() -> None:
+    """A sweep trains one number per leaf and run: a loss of a feature vector, w . x, is
+    not a scalar for one run's w, and the error says so (it was JAX's, naming nothing)."""
+    xs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+    with pytest.raises(TypeError, match=r"loss must return a real scalar .*, got an array of "
+                                        r"shape \(2,\)"):
+        sweep(lambda w, x, y: (jnp.dot(w, x) - y) ** 2, np.zeros(2, np.float32), xs,
+              np.ones(3, np.float32), optimizer=SGD)
