@@ -67,6 +67,9 @@ def make_mesh(axis: str, devices: Sequence[Any] | None = None) -> Mesh:
 
 
 def _axis_size(mesh: Mesh, axis: str) -> int:
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh such as "
+                        f"jaxbackprop.parallel.make_mesh({axis!r}), got {type(mesh).__name__}")
     if axis not in mesh.axis_names:
         raise ValueError(f"mesh must have an axis named {axis!r}, got axes {mesh.axis_names}")
     return mesh.shape[axis]

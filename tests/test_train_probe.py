@@ -15,7 +15,7 @@ import pytest
 
 import jaxbackprop as jb
 from jaxbackprop import lecture
-from jaxbackprop.parallel import data_parallel_train
+from jaxbackprop.parallel import data_parallel_train, sharded_sweep
 from jaxbackprop.train import (
     DivergenceError,
     make_step,
@@ -26,6 +26,7 @@ from jaxbackprop.train import (
 )
 
 SGD = optax.sgd(lecture.LEARNING_RATE)
+DATA = (lecture.W0, lecture.X_DATA, lecture.Y_DATA)
 
 
 def nan_gradient_at_x3(w: Any, x: Any, y: Any) -> Any:
@@ -185,3 +186,12 @@ def test_a_sweep_names_a_loss_that_is_not_scalar_for_one_run() -> None:
                                         r"shape \(2,\)"):
         sweep(lambda w, x, y: (jnp.dot(w, x) - y) ** 2, np.zeros(2, np.float32), xs,
               np.ones(3, np.float32), optimizer=SGD)
+
+
+@pytest.mark.parametrize("trainer", [sharded_sweep, one_sample_batches])
+@pytest.mark.parametrize("mesh", ["runs", ("data",), jax.devices()])
+def test_a_mesh_that_is_not_a_mesh_is_named(trainer: Callable[..., Any], mesh: Any) -> None:
+    """mesh='runs' was an AttributeError: 'str' object has no attribute 'axis_names'."""
+    with pytest.raises(TypeError, match=r"mesh must be a jax.sharding.Mesh such as "
+                                        r"jaxbackprop.parallel.make_mesh\('(runs|data)'\), got "):
+        trainer(jb.loss, *DATA, optimizer=SGD, mesh=mesh)
