@@ -301,9 +301,18 @@ def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
 
 
 def runs_shape(problem: Problem) -> tuple[int, ...]:
-    """A sweep's runs' shape ``B``: the broadcast shape of ``w0``'s leaves and the rates."""
-    return np.broadcast_shapes(*map(np.shape, jax.tree.leaves((problem.w0,
-                                                               problem.learning_rate))))
+    """A sweep's runs' shape ``B``: the broadcast shape of ``w0``'s leaves and the rates;
+    a ValueError naming their shapes when they do not broadcast."""
+    shapes = {"w0" + jax.tree_util.keystr(path): np.shape(leaf)
+              for path, leaf in jax.tree_util.tree_leaves_with_path(problem.w0)}
+    if problem.learning_rate is not None:
+        shapes["learning_rate"] = np.shape(problem.learning_rate)
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        given = " and ".join(f"{name}={shape}" for name, shape in shapes.items())
+        raise ValueError("w0's leaves and learning_rate must broadcast together to the runs' "
+                         f"shape, got shapes {given}") from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -195,3 +195,22 @@ def test_a_mesh_that_is_not_a_mesh_is_named(trainer: Callable[..., Any], mesh: A
     with pytest.raises(TypeError, match=r"mesh must be a jax.sharding.Mesh such as "
                                         r"jaxbackprop.parallel.make_mesh\('(runs|data)'\), got "):
         trainer(jb.loss, *DATA, optimizer=SGD, mesh=mesh)
+
+
+def line(p: dict[str, Any], x: Any, y: Any) -> Any:
+    return (p["w"] * x + p["b"] - y) ** 2
+
+
+@pytest.mark.parametrize("trainer", [sweep, sharded_sweep])
+def test_runs_that_do_not_broadcast_are_named(trainer: Callable[..., Any]) -> None:
+    """The runs' shape is the broadcast of w0's leaves and the rates: when they do not
+    broadcast, the error names them (it was NumPy's 'shape mismatch: ... arg 0 ...')."""
+    injected = optax.inject_hyperparams(optax.sgd)(learning_rate=0.01)
+    with pytest.raises(ValueError, match=r"w0's leaves and learning_rate must broadcast together "
+                                         r"to the runs' shape, got shapes w0=\(2,\) and "
+                                         r"learning_rate=\(3,\)"):
+        trainer(jb.loss, np.ones(2), lecture.X_DATA, lecture.Y_DATA, optimizer=injected,
+                learning_rate=[0.01, 0.02, 0.03])
+    with pytest.raises(ValueError, match=r"got shapes w0\['b'\]=\(3,\) and w0\['w'\]=\(2,\)"):
+        trainer(line, {"w": np.ones(2), "b": np.zeros(3)}, lecture.X_DATA, lecture.Y_DATA,
+                optimizer=SGD)
