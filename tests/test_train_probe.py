@@ -214,3 +214,19 @@ def test_runs_that_do_not_broadcast_are_named(trainer: Callable[..., Any]) -> No
     with pytest.raises(ValueError, match=r"got shapes w0\['b'\]=\(3,\) and w0\['w'\]=\(2,\)"):
         trainer(line, {"w": np.ones(2), "b": np.zeros(3)}, lecture.X_DATA, lecture.Y_DATA,
                 optimizer=SGD)
+
+
+@pytest.mark.parametrize("engine", ["jax", "tape"])
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep,
+                                     one_sample_batches])
+def test_a_rate_that_underflows_is_an_error_when_the_first_gradient_is_0(
+        trainer: Callable[..., Any], engine: str) -> None:
+    """x = 0 first: that sample's gradient is exactly 0, the next ones' are not, and
+    optax.sgd(1e-46) is 0 in float32, so the weight never moves. The check asked only the
+    first sample, found a gradient of 0, and let the no-op through."""
+    xs, ys = (0.0, 2.0, 3.0), (0.0, 4.0, 6.0)
+    grads = [float(jax.grad(squared)(1.0, x, y)) for x, y in zip(xs, ys, strict=True)]
+    assert grads == [0.0, -8.0, -18.0]
+    with pytest.raises(ValueError, match="the optimizer's first update is exactly 0 while the "
+                                         "gradient is not"):
+        trainer(squared, 1.0, xs, ys, optimizer=optax.sgd(1e-46), epochs=2, engine=engine)
