@@ -464,8 +464,8 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     history, xs_host, ys_host = jax.device_get((history, problem.xs, problem.ys))
     error = check.divergence(history, xs_host, ys_host, problem.learning_rate)
     if on_step is not None:
-        for epoch, i in np.ndindex(history.losses.shape):  # up to the first inf or NaN
-            if not np.isfinite(history.losses[epoch, i]):
+        for epoch, i in np.ndindex(history.losses.shape):  # up to the step that diverged
+            if error is not None and (epoch, i) == (error.epoch, error.sample):
                 break
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)
             on_step(Step(epoch, i, xs_host[i], ys_host[i], history.losses[epoch, i], grad))

@@ -230,3 +230,15 @@ def test_a_rate_that_underflows_is_an_error_when_the_first_gradient_is_0(
     with pytest.raises(ValueError, match="the optimizer's first update is exactly 0 while the "
                                          "gradient is not"):
         trainer(squared, 1.0, xs, ys, optimizer=optax.sgd(1e-46), epochs=2, engine=engine)
+
+
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan])
+def test_on_step_sees_the_same_steps_before_the_parameters_diverge(
+        trainer: Callable[..., Any]) -> None:
+    """on_step is called after each step that did not diverge: not after the last one here,
+    whose NaN gradient made the parameters NaN (train_scan's replay called it there)."""
+    seen: list[Any] = []
+    with pytest.raises(DivergenceError):
+        trainer(nan_gradient_at_x3, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=SGD,
+                epochs=1, on_step=seen.append)
+    assert [(step.epoch, step.sample) for step in seen] == [(0, 0), (0, 1)]
