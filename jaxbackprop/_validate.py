@@ -151,13 +151,14 @@ def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
         raise TypeError(f"learning_rate must be a number or an array of numbers, got {given!r}")
     bad = ~(np.isfinite(given) & (given > 0))
     if bad.any():
-        raise ValueError(f"learning_rate must be a finite number > 0, got {given[bad].flat[0]}")
+        raise ValueError(f"learning_rate must be a finite number > 0, got {given[bad].flat[0]!s}")
     with np.errstate(over="ignore", under="ignore"):
         rate = given.astype(dtype)
     bad = ~(np.isfinite(rate) & (rate > 0))
     if bad.any():
         raise ValueError(f"learning_rate must be a finite number > 0 in the training dtype "
-                         f"{dtype}, got {given[bad].flat[0]}, which becomes {rate[bad].flat[0]}")
+                         f"{dtype}, got {given[bad].flat[0]!s}, which becomes "
+                         f"{rate[bad].flat[0]!s}")
     return rate
 
 

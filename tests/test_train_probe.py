@@ -242,3 +242,12 @@ def test_on_step_sees_the_same_steps_before_the_parameters_diverge(
         trainer(nan_gradient_at_x3, lecture.W0, lecture.X_DATA, lecture.Y_DATA, optimizer=SGD,
                 epochs=1, on_step=seen.append)
     assert [(step.epoch, step.sample) for step in seen] == [(0, 0), (0, 1)]
+
+
+def test_an_injected_rate_is_shown_as_written() -> None:
+    """The rate an inject_hyperparams optimizer keeps is float32: formatted with f"{x}" it
+    read 'got -0.009999999776482582' for a rate written -0.01."""
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=-0.01)
+    with pytest.raises(ValueError, match=r"learning_rate must be a finite number > 0, "
+                                         r"got -0.01$"):
+        train_scan(jb.loss, *DATA, optimizer=optimizer)
