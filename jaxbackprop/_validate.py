@@ -163,11 +163,14 @@ def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
 
 
 def first_update(grad: Any, updates: Any, dtype: np.dtype) -> None:
-    """A ValueError when an optimizer's first update is exactly 0 while the gradient is not:
-    the training would silently do nothing, as with ``optax.sgd(1e-46)`` in float32."""
-    if any(np.any(np.asarray(u) != 0) for u in jax.tree.leaves(updates)) or not any(
-            np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grad)):
-        return
+    """A ValueError when an optimizer's first update is exactly 0 in the training ``dtype``
+    (``optax.apply_updates`` casts it to the parameters') while the gradient is not: the
+    training would silently do nothing, as with ``optax.sgd(1e-46)`` in float32, or a
+    float32 ``optax.sgd(1e-8)`` for float16 parameters."""
+    with np.errstate(under="ignore"):
+        if any(np.any(np.asarray(u).astype(dtype) != 0) for u in jax.tree.leaves(updates)) \
+                or not any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grad)):
+            return
     raise ValueError("the optimizer's first update is exactly 0 while the gradient is not: its "
                      f"learning_rate underflows to 0 in the training dtype {dtype}; give a "
                      "larger rate, or train in a wider dtype")

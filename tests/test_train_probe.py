@@ -251,3 +251,20 @@ def test_an_injected_rate_is_shown_as_written() -> None:
     with pytest.raises(ValueError, match=r"learning_rate must be a finite number > 0, "
                                          r"got -0.01$"):
         train_scan(jb.loss, *DATA, optimizer=optimizer)
+
+
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep,
+                                     one_sample_batches])
+def test_an_update_that_is_0_in_the_training_dtype_is_an_error(
+        trainer: Callable[..., Any]) -> None:
+    """float16 parameters, a float32 rate: optax computes -lr * g in float32 (2e-8, not 0),
+    and apply_updates casts it to float16, where it is 0, so the weight never moves. The
+    check compared the update in float32 and let the no-op through."""
+    optimizer = optax.sgd(np.float32(1e-8))
+    grad = jax.grad(squared)(np.float16(1.0), np.float16(1.0), np.float16(2.0))
+    updates, _ = optimizer.update(grad, optimizer.init(np.float16(1.0)))
+    assert grad == -2 and updates != 0 and np.float16(updates) == 0
+    with pytest.raises(ValueError, match="the optimizer's first update is exactly 0 while the "
+                                         "gradient is not: .* float16"):
+        trainer(squared, np.float16(1.0), lecture.X_DATA, lecture.Y_DATA, optimizer=optimizer,
+                epochs=1)
