@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import reprlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -229,7 +230,7 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
     accelerator is not copied to the host and back), and only when it finds a number that
     is not finite do they call this again to name it.
     """
-    x, y = (v if isinstance(v, jax.Array) else np.asarray(v) for v in (xs, ys))
+    x, y = (_array(name, v) for name, v in (("xs", xs), ("ys", ys)))
     for name, given in (("xs", x), ("ys", y)):
         if np.dtype(given.dtype).kind not in "biuf":
             raise TypeError(f"{name} must hold numbers, got dtype {given.dtype}")
@@ -253,6 +254,18 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
             i = int(np.argmin(finite))
             raise _not_finite(f"{name}[{i}]", np.asarray(given[i]), dtype)
     return converted
+
+
+def _array(name: str, samples: Samples) -> Any:
+    """``samples`` as an array (a JAX array as it is), or a ValueError naming ``name`` when
+    they are of different shapes."""
+    if isinstance(samples, jax.Array):
+        return samples
+    try:
+        return np.asarray(samples)
+    except ValueError:  # NumPy's 'inhomogeneous shape'
+        raise ValueError(f"{name} must be samples of one shape (an array), got "
+                         f"{reprlib.repr(samples)}") from None
 
 
 def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:

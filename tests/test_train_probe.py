@@ -268,3 +268,12 @@ def test_an_update_that_is_0_in_the_training_dtype_is_an_error(
                                          "gradient is not: .* float16"):
         trainer(squared, np.float16(1.0), lecture.X_DATA, lecture.Y_DATA, optimizer=optimizer,
                 epochs=1)
+
+
+@pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, one_sample_batches])
+def test_ragged_samples_are_named(trainer: Callable[..., Any]) -> None:
+    """Samples of different shapes were NumPy's 'setting an array element with a sequence.
+    The requested array has an inhomogeneous shape', naming neither argument."""
+    with pytest.raises(ValueError, match=r"ys must be samples of one shape \(an array\), got "
+                                         r"\[\[2.0\], \[4.0, 4.0\]\]"):
+        trainer(jb.loss, 1.0, [1.0, 2.0], [[2.0], [4.0, 4.0]], optimizer=SGD)
