@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import reprlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -32,7 +33,8 @@ ENGINES: tuple[str, ...] = ("jax", "tape")
 
 
 class DivergenceError(FloatingPointError):
-    """The loss became inf or NaN at ``(epoch, sample)`` (both counted from 0).
+    """The ``quantity`` (``"loss"`` or ``"parameters"``) became inf or NaN at ``(epoch,
+    sample)`` (both counted from 0; ``loss`` is that step's loss).
 
     ``history`` keeps every step computed before it and the failing step's own loss and
     gradient: its arrays have ``epoch + 1`` rows; the steps never taken, and the failing
@@ -44,7 +46,7 @@ class DivergenceError(FloatingPointError):
 
     def __init__(self, epoch: int | None, sample: int | None, loss: float, x: Any = None,
                  y: Any = None, history: Any = None,
-                 learning_rate: ArrayLike | None = None) -> None:
+                 learning_rate: ArrayLike | None = None, quantity: str = "loss") -> None:
         where = (" (record='final' keeps no losses: train with record='steps' to see where)"
                  if epoch is None else f" at epoch {epoch}"
                  + ("" if sample is None else f", sample {sample}"))
@@ -52,15 +54,16 @@ class DivergenceError(FloatingPointError):
         if learning_rate is not None:  # a sweep's rates: the largest
             learning_rate = float(np.max(learning_rate))
         rate = "" if learning_rate is None else f" with learning_rate={learning_rate:g}"
-        became = "inf or NaN" if math.isnan(loss) and epoch is None else loss
-        super().__init__(f"training diverged: the loss became {became}{where}{data}{rate}; "
+        became = ("inf or NaN" if quantity != "loss" or math.isnan(loss) and epoch is None
+                  else loss)
+        super().__init__(f"training diverged: the {quantity} became {became}{where}{data}{rate}; "
                          "try a smaller learning rate")
-        self.epoch, self.sample, self.loss = epoch, sample, loss
+        self.epoch, self.sample, self.loss, self.quantity = epoch, sample, loss, quantity
         self.x, self.y, self.history, self.learning_rate = x, y, history, learning_rate
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return type(self), (self.epoch, self.sample, self.loss, self.x, self.y, self.history,
-                            self.learning_rate)
+                            self.learning_rate, self.quantity)
 
 
 def scalar_text(value: Any) -> str:
@@ -94,6 +97,24 @@ def function(name: str, value: Any, signature: str) -> Any:
     """``value`` if it can be called, else a TypeError showing the ``signature`` expected."""
     if not callable(value):
         raise TypeError(f"{name} must be a function {signature}, got {type(value).__name__}")
+    return value
+
+
+def loss_value(value: Any) -> Any:
+    """``value`` if it is what a loss returns, one real (floating) number: a Python float,
+    or an array, tracer or tape value of shape ``()`` and a floating dtype; else a
+    TypeError naming ``loss``. Checked as the loss is traced: it costs nothing per step."""
+    expected = "loss must return a real scalar (loss(params, x, y) -> scalar)"
+    if isinstance(value, float):
+        return value
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is None or dtype is None:
+        raise TypeError(f"{expected}, got {type(value).__name__}"
+                        if value is not None else f"{expected}, got None")
+    if tuple(shape) != ():
+        raise TypeError(f"{expected}, got an array of shape {tuple(shape)}")
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
+        raise TypeError(f"{expected}, got dtype {np.dtype(dtype)}")
     return value
 
 
@@ -131,22 +152,26 @@ def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
         raise TypeError(f"learning_rate must be a number or an array of numbers, got {given!r}")
     bad = ~(np.isfinite(given) & (given > 0))
     if bad.any():
-        raise ValueError(f"learning_rate must be a finite number > 0, got {given[bad].flat[0]}")
+        raise ValueError(f"learning_rate must be a finite number > 0, got {given[bad].flat[0]!s}")
     with np.errstate(over="ignore", under="ignore"):
         rate = given.astype(dtype)
     bad = ~(np.isfinite(rate) & (rate > 0))
     if bad.any():
         raise ValueError(f"learning_rate must be a finite number > 0 in the training dtype "
-                         f"{dtype}, got {given[bad].flat[0]}, which becomes {rate[bad].flat[0]}")
+                         f"{dtype}, got {given[bad].flat[0]!s}, which becomes "
+                         f"{rate[bad].flat[0]!s}")
     return rate
 
 
 def first_update(grad: Any, updates: Any, dtype: np.dtype) -> None:
-    """A ValueError when an optimizer's first update is exactly 0 while the gradient is not:
-    the training would silently do nothing, as with ``optax.sgd(1e-46)`` in float32."""
-    if any(np.any(np.asarray(u) != 0) for u in jax.tree.leaves(updates)) or not any(
-            np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grad)):
-        return
+    """A ValueError when an optimizer's first update is exactly 0 in the training ``dtype``
+    (``optax.apply_updates`` casts it to the parameters') while the gradient is not: the
+    training would silently do nothing, as with ``optax.sgd(1e-46)`` in float32, or a
+    float32 ``optax.sgd(1e-8)`` for float16 parameters."""
+    with np.errstate(under="ignore"):
+        if any(np.any(np.asarray(u).astype(dtype) != 0) for u in jax.tree.leaves(updates)) \
+                or not any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grad)):
+            return
     raise ValueError("the optimizer's first update is exactly 0 while the gradient is not: its "
                      f"learning_rate underflows to 0 in the training dtype {dtype}; give a "
                      "larger rate, or train in a wider dtype")
@@ -173,20 +198,23 @@ def _floating_leaf(name: str, leaf: Any) -> Any:
 
 
 def as_params(w0: Any, name: str = "w0") -> tuple[Any, np.dtype]:
-    """``w0``'s leaves as floating arrays (integers promoted) and the training dtype, the
-    common type of its leaves; a ValueError naming the first leaf that is not finite."""
+    """``w0``'s leaves as floating arrays of the training dtype, the common type of its
+    leaves (integers promoted; JAX arrays stay on their device); a ValueError naming the
+    first leaf that is not finite in it."""
     paths, treedef = jax.tree_util.tree_flatten_with_path(w0)
     if not paths:
         raise ValueError(f"{name} must hold at least one number, got {w0!r}")
     where = [name + jax.tree_util.keystr(path) for path, _ in paths]
-    with np.errstate(over="ignore"):  # a number too large for its dtype: named below
+    with np.errstate(over="ignore"):  # a number too large for the dtype: named below
         leaves = [_floating_leaf(w, leaf) for w, (_, leaf) in zip(where, paths, strict=True)]
+        dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
+        dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
+                 else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
+        leaves = [leaf.astype(dtype) if isinstance(leaf, jax.Array) else np.asarray(leaf, dtype)
+                  for leaf in leaves]
     for w, (_, given), leaf in zip(where, paths, leaves, strict=True):
         if not np.isfinite(leaf).all():
-            raise _not_finite(w, given, np.dtype(leaf.dtype))
-    dtypes = {np.dtype(leaf.dtype) for leaf in leaves}
-    dtype = (np.dtype(jax.dtypes.canonicalize_dtype(dtypes.pop())) if len(dtypes) == 1
-             else np.dtype(jax.numpy.result_type(*leaves)))  # float64 is float32 without x64
+            raise _not_finite(w, given, dtype)
     return jax.tree.unflatten(treedef, leaves), dtype
 
 
@@ -202,7 +230,7 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
     accelerator is not copied to the host and back), and only when it finds a number that
     is not finite do they call this again to name it.
     """
-    x, y = (v if isinstance(v, jax.Array) else np.asarray(v) for v in (xs, ys))
+    x, y = (_array(name, v) for name, v in (("xs", xs), ("ys", ys)))
     for name, given in (("xs", x), ("ys", y)):
         if np.dtype(given.dtype).kind not in "biuf":
             raise TypeError(f"{name} must hold numbers, got dtype {given.dtype}")
@@ -226,6 +254,18 @@ def as_samples(xs: Samples, ys: Samples, dtype: np.dtype,
             i = int(np.argmin(finite))
             raise _not_finite(f"{name}[{i}]", np.asarray(given[i]), dtype)
     return converted
+
+
+def _array(name: str, samples: Samples) -> Any:
+    """``samples`` as an array (a JAX array as it is), or a ValueError naming ``name`` when
+    they are of different shapes."""
+    if isinstance(samples, jax.Array):
+        return samples
+    try:
+        return np.asarray(samples)
+    except ValueError:  # NumPy's 'inhomogeneous shape'
+        raise ValueError(f"{name} must be samples of one shape (an array), got "
+                         f"{reprlib.repr(samples)}") from None
 
 
 def _not_finite(where: str, given: Any, dtype: np.dtype) -> ValueError:
@@ -278,9 +318,18 @@ def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
 
 
 def runs_shape(problem: Problem) -> tuple[int, ...]:
-    """A sweep's runs' shape ``B``: the broadcast shape of ``w0``'s leaves and the rates."""
-    return np.broadcast_shapes(*map(np.shape, jax.tree.leaves((problem.w0,
-                                                               problem.learning_rate))))
+    """A sweep's runs' shape ``B``: the broadcast shape of ``w0``'s leaves and the rates;
+    a ValueError naming their shapes when they do not broadcast."""
+    shapes = {"w0" + jax.tree_util.keystr(path): np.shape(leaf)
+              for path, leaf in jax.tree_util.tree_leaves_with_path(problem.w0)}
+    if problem.learning_rate is not None:
+        shapes["learning_rate"] = np.shape(problem.learning_rate)
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        given = " and ".join(f"{name}={shape}" for name, shape in shapes.items())
+        raise ValueError("w0's leaves and learning_rate must broadcast together to the runs' "
+                         f"shape, got shapes {given}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,9 +390,12 @@ def check_size(record: str, epochs: int, samples: int, runs: int, params: int, i
 # Divergence
 
 
-def first_non_finite(losses: np.ndarray) -> tuple[int, int] | None:
-    """``(epoch, sample)`` of the first inf or NaN loss, in training order; ``None`` if none."""
+def first_non_finite(losses: np.ndarray, *trees: Any) -> tuple[int, int] | None:
+    """``(epoch, sample)`` of the first step, in training order, whose loss or any number of
+    the ``trees`` (leaves with the losses' leading axes) is inf or NaN; ``None`` if none."""
     finite = np.isfinite(losses)
+    for leaf in jax.tree.leaves(trees):
+        finite &= np.isfinite(leaf).reshape(*losses.shape, -1).all(axis=-1)
     if finite.all():
         return None
     epoch, sample = np.unravel_index(int(np.argmin(finite)), losses.shape)
@@ -369,23 +421,33 @@ def truncated(history: Any, epoch: int, sample: int) -> Any:
 def divergence(history: Any, xs: np.ndarray, ys: np.ndarray,
                learning_rate: Any = None) -> DivergenceError | None:
     """The error for a diverged training's :class:`~jaxbackprop.train.TrainHistory` (NumPy),
-    at its first inf or NaN loss; ``None`` if its steps are all finite.
+    at its first inf or NaN loss, or else at the last step of the first epoch that ended
+    with inf or NaN parameters (a NaN gradient at that step leaves every loss finite);
+    ``None`` if its steps and epochs are all finite.
 
     ``xs`` and ``ys`` are the data the steps were taken on, one row per step of an epoch.
     A history without its steps (``record="epochs"`` or ``"final"``) is taken as diverged
     (the compiled program says so) and can only say which epoch diverged, or nothing:
     its error has ``sample`` (and ``epoch``) ``None``.
     """
-    if history.losses is not None:
-        failure = first_non_finite(history.losses)
+    losses, epoch_loss = history.losses, history.epoch_loss
+    ended = None if epoch_loss is None else first_non_finite(  # (epoch, 0) or None
+        epoch_loss[:, None], jax.tree.map(lambda p: p[:, None], history.params))
+    if losses is not None:
+        failure, quantity = first_non_finite(losses), "loss"
+        if failure is None and ended is not None:
+            failure, quantity = (ended[0], losses.shape[1] - 1), "parameters"
         if failure is None:
             return None
         epoch, sample = failure
-        return DivergenceError(epoch, sample, float(history.losses[epoch, sample]), xs[sample],
-                               ys[sample], truncated(history, epoch, sample), learning_rate)
-    epoch_loss = history.epoch_loss
-    failure = None if epoch_loss is None else first_non_finite(epoch_loss[:, None])
-    if epoch_loss is not None and failure is not None:
-        return DivergenceError(failure[0], None, float(epoch_loss[failure[0]]), history=history,
-                               learning_rate=learning_rate)
-    return DivergenceError(None, None, math.nan, history=history, learning_rate=learning_rate)
+        return DivergenceError(epoch, sample, float(losses[epoch, sample]), xs[sample],
+                               ys[sample], truncated(history, epoch, sample), learning_rate,
+                               quantity)
+    if ended is not None:
+        loss = float(history.epoch_loss[ended[0]])
+        return DivergenceError(ended[0], None, loss, history=history,
+                               learning_rate=learning_rate,
+                               quantity="parameters" if math.isfinite(loss) else "loss")
+    finite = all(np.isfinite(p).all() for p in jax.tree.leaves(history.params))
+    return DivergenceError(None, None, math.nan, history=history, learning_rate=learning_rate,
+                           quantity="loss" if finite else "parameters")

@@ -67,6 +67,9 @@ def make_mesh(axis: str, devices: Sequence[Any] | None = None) -> Mesh:
 
 
 def _axis_size(mesh: Mesh, axis: str) -> int:
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh such as "
+                        f"jaxbackprop.parallel.make_mesh({axis!r}), got {type(mesh).__name__}")
     if axis not in mesh.axis_names:
         raise ValueError(f"mesh must have an axis named {axis!r}, got axes {mesh.axis_names}")
     return mesh.shape[axis]
@@ -206,7 +209,7 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     moved = any(np.any(a != b) for a, b in zip(jax.tree.leaves(final),
                                                jax.tree.leaves(problem.w0), strict=True))
     # The data was checked on the host (prepare): only a first update of 0 is left to explain,
-    # asked of the first batch's mean loss.
+    # asked of the batches' mean loss.
     batched = problem._replace(xs=xb, ys=yb, settings=dict(settings, loss=batch_mean(loss)))
     explain(batched, np.array([True, moved]), xs, ys)
     return jax.tree.map(lambda p: p[-1], history.params), history

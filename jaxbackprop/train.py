@@ -30,11 +30,12 @@ converted to it. ``record`` chooses what is kept: every step (``"steps"``), each
 (``"epochs"``) or the final parameters (``"final"``). The gradient comes from
 ``jax.value_and_grad`` (``engine="jax"``) or the hand-written tape (``engine="tape"``).
 Bad input is refused naming the argument, a history too large for memory raises
-``MemoryError`` before anything is allocated, and a loss that becomes inf or NaN raises
-:class:`DivergenceError` (:mod:`jaxbackprop._validate` holds these checks). The compiled
-trainers check the data on the device, as part of their program, and explain on the host
-only what that check found (:func:`explain`); a training whose parameters never moved
-because the first update is exactly 0 (``optax.sgd(1e-46)`` in float32) is a ValueError.
+``MemoryError`` before anything is allocated, and a loss or a parameter that becomes
+inf or NaN raises :class:`DivergenceError` (:mod:`jaxbackprop._validate` holds
+these checks). The compiled trainers check the data on the device, as part of their
+program, and explain on the host only what that check found (:func:`explain`); a
+training whose parameters never moved because the first update is exactly 0
+(``optax.sgd(1e-46)`` in float32) is a ValueError.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def make_step(loss: LossFn, optimizer: optax.GradientTransformation,
     ``L, g = value_and_grad(loss)(params, x, y)`` (JAX's or the tape's, by ``engine``), then
     ``updates, opt_state = optimizer.update(g, opt_state, params)`` and
     ``params = optax.apply_updates(params, updates)``. ``L`` and ``g`` are taken before the
-    update. Pure: ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan`` compose with it.
+    update; a ``loss`` that does not return a real scalar is a TypeError saying so. Pure:
+    ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan`` compose with it.
 
     >>> import optax
     >>> from jaxbackprop import loss
@@ -135,7 +137,10 @@ def make_step(loss: LossFn, optimizer: optax.GradientTransformation,
     >>> float(L), float(g), round(float(w), 4)
     (4.0, -8.0, 1.08)
     """
-    value_and_grad = ENGINES[engine](loss)
+    def checked_loss(params: Any, x: Any, y: Any) -> Any:
+        return check.loss_value(loss(params, x, y))
+
+    value_and_grad = ENGINES[check.choice("engine", engine, check.ENGINES)](checked_loss)
 
     def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
         value, grad = value_and_grad(params, x, y)
@@ -155,8 +160,9 @@ def trajectory(loss: LossFn, params: Any, xs: Samples, ys: Samples, *,
     ``unroll`` of them per loop iteration; the outer scan repeats it ``epochs`` times,
     starting from ``opt_state`` (default ``optimizer.init(params)``). The last sample's
     loss rides in the carry, so every ``record`` keeps bitwise the same numbers. Losses are
-    in the parameters' common dtype. No checks, no host transfers: it composes with
-    ``jax.jit``, ``jax.vmap`` (:func:`sweep`), ``jax.grad`` and sharding.
+    in the parameters' common dtype. No checks of the data (only of the static settings,
+    named as the trainers name them), no host transfers: it composes with ``jax.jit``,
+    ``jax.vmap`` (:func:`sweep`), ``jax.grad`` and sharding.
 
     Args:
       loss: ``loss(params, x, y)``, a scalar.
@@ -176,6 +182,8 @@ def trajectory(loss: LossFn, params: Any, xs: Samples, ys: Samples, *,
     >>> round(float(h.epoch_loss[0]), 4), h.losses is None
     (7.3159, True)
     """
+    check.whole_number("epochs", epochs, minimum=0)
+    check.choice("record", record, check.RECORDS)
     return _trajectory(loss, params, xs, ys, optimizer=optimizer, opt_state=opt_state,
                        epochs=epochs, engine=engine, record=record, unroll=unroll)[0]
 
@@ -265,9 +273,21 @@ def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
 def _check_first_update(problem: check.Problem, w0: Any, rate: Any) -> None:
     """For a training whose parameters never moved: a ValueError if the optimizer's first
     update is exactly 0 while the gradient is not, as when its learning rate underflows to
-    0 in the training dtype (``optax.sgd(1e-46)`` in float32). Run eagerly, on the host."""
+    0 in the training dtype (``optax.sgd(1e-46)`` in float32). Every step was taken at
+    ``w0``, so the gradient asked is the first sample's that is not 0 there (none: the
+    gradient truly is 0, no error). Run on the host, outside the trainers' programs."""
     loss, optimizer, engine = (problem.settings[k] for k in ("loss", "optimizer", "engine"))
-    _, grad = ENGINES[engine](loss)(w0, problem.xs[0], problem.ys[0])
+    value_and_grad = ENGINES[engine](loss)
+
+    def nonzero(xy: tuple[Any, Any]) -> jax.Array:
+        grad = value_and_grad(w0, *xy)[1]
+        return jnp.any(jnp.stack([jnp.any(g != 0) for g in jax.tree.leaves(grad)]))
+
+    nonzeros = np.asarray(jax.lax.map(nonzero, (problem.xs, problem.ys)))
+    if not nonzeros.any():
+        return
+    i = int(np.argmax(nonzeros))
+    _, grad = value_and_grad(w0, problem.xs[i], problem.ys[i])
     updates, _ = optimizer.update(grad, init_opt_state(optimizer, w0, rate), w0)
     check.first_update(grad, updates, problem.dtype)
 
@@ -323,7 +343,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
       learning_rate: the rate of an ``optax.inject_hyperparams`` optimizer, as data.
       epochs: passes over the data. engine: ``"jax"`` or ``"tape"``.
       record: ``"steps"``, ``"epochs"`` or ``"final"``.
-      on_step: called after each step whose loss is finite.
+      on_step: called after each step whose loss (and, after an epoch, parameters) is
+        finite.
 
     Returns:
       ``(params, history)``: the final parameters and the :class:`TrainHistory`, NumPy.
@@ -331,7 +352,7 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     Raises:
       ValueError, TypeError: naming the argument, for bad input (also a learning rate
       that underflows to 0). MemoryError: a history too large. DivergenceError: at the
-      first step whose loss is inf or NaN.
+      first step whose loss is inf or NaN, or after which an epoch's parameters are.
 
     >>> import optax
     >>> from jaxbackprop import lecture, loss
@@ -357,15 +378,20 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
             carry, row = _jitted_step(carry, *data, **settings)
             taken = np.asarray(row)  # the step's one transfer to the host
             rows.append(taken)
-            if not np.isfinite(taken[0]):  # the history so far, the steps not taken NaN
+            # The loss of every step, the parameters after each epoch (as train_scan): a NaN
+            # gradient at an epoch's last step leaves every loss finite.
+            params = taken[1 + (len(taken) - 1) // 2:]  # the row is [L, *g, *params]
+            if not np.isfinite(taken[0]) or i == samples - 1 and not np.isfinite(params).all():
+                # the history so far, the steps not taken NaN
                 if steps:
                     rows += [np.full_like(taken, np.nan)] * (samples - 1 - i)
                 else:
                     del rows[epoch: -1]
                 history = check.truncated(_history(rows, epoch + 1, problem.w0), epoch,
                                           i if steps else 0)
+                quantity = "parameters" if np.isfinite(taken[0]) else "loss"
                 raise DivergenceError(epoch, i, float(taken[0]), x, y, _kept(history, record)[1],
-                                      problem.learning_rate)
+                                      problem.learning_rate, quantity)
             if on_step is not None:
                 grad = _history([taken], 1, problem.w0).grads
                 on_step(Step(epoch, i, x, y, taken[0], jax.tree.map(lambda g: g[0, 0], grad)))
@@ -438,8 +464,8 @@ def train_scan(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     history, xs_host, ys_host = jax.device_get((history, problem.xs, problem.ys))
     error = check.divergence(history, xs_host, ys_host, problem.learning_rate)
     if on_step is not None:
-        for epoch, i in np.ndindex(history.losses.shape):  # up to the first inf or NaN
-            if not np.isfinite(history.losses[epoch, i]):
+        for epoch, i in np.ndindex(history.losses.shape):  # up to the step that diverged
+            if error is not None and (epoch, i) == (error.epoch, error.sample):
                 break
             grad = jax.tree.map(lambda g, e=epoch, i=i: g[e, i], history.grads)
             on_step(Step(epoch, i, xs_host[i], ys_host[i], history.losses[epoch, i], grad))
