@@ -108,7 +108,7 @@ def sharded_sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     final, history, checks = sharded_sweep_program(problem.w0, problem.learning_rate,
                                                    problem.xs, problem.ys, mesh=mesh,
                                                    **problem.settings)
-    explain(problem, checks, xs, ys, runs=True)
+    explain(problem, checks, xs, ys, final=final)
     return final, history
 
 

@@ -252,7 +252,7 @@ def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
     and ``rates`` broadcast together to the runs' shape ``B``, and :func:`trajectory`
     ``jax.vmap``-ed over the runs, each run's injected learning rate set to its rate
     (``rates=None``: the optimizer's own rate); every result has ``B`` in front. ``finite``:
-    the data is (a run may diverge); ``moved``: the first run's parameters changed.
+    the data is (a run may diverge); ``moved``: every run's parameters changed.
     Partitioned as its inputs are placed (:func:`jaxbackprop.parallel.sharded_sweep`)."""
     shape = jnp.broadcast_shapes(*map(jnp.shape, jax.tree.leaves((w0, rates))))
     w0s, rates = jax.tree.map(lambda a: jnp.broadcast_to(a, shape).reshape(-1), (w0, rates))
@@ -260,8 +260,7 @@ def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
                                     record=record)
     final, history = jax.vmap(lambda w0, rate: _train(w0, rate, xs, ys, **settings)[:2])(w0s,
                                                                                          rates)
-    first = jax.tree.map(lambda a: a[0], (w0s, final))  # a rate that underflows stops all
-    checks = jnp.stack([_all_finite(xs, ys), _moved(*first)])
+    checks = jnp.stack([_all_finite(xs, ys), jnp.all(jax.vmap(_moved)(w0s, final))])
     final, history = jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), (final, history))
     return final, history, checks
 
@@ -270,23 +269,26 @@ def sweep_program(w0: Any, rates: Any, xs: Any, ys: Any, *, loss: LossFn,
 # The trainers
 
 
-def _check_first_update(problem: check.Problem, w0: Any, rate: Any) -> None:
-    """For a training whose parameters never moved: a ValueError if the optimizer's first
-    update is exactly 0 while the gradient is not, as when its learning rate underflows to
-    0 in the training dtype (``optax.sgd(1e-46)`` in float32). Every step was taken at
-    ``w0``, so the gradient asked is the first sample's that is not 0 there (none: the
-    gradient truly is 0, no error). Run on the host, outside the trainers' programs."""
+def _check_first_update(problem: check.Problem, w0s: Any, rates: Any) -> None:
+    """For trainings whose parameters never moved, one per row of ``w0s`` and ``rates``
+    (``None``: the optimizer's own): a ValueError if the optimizer's first update is exactly
+    0 while the gradient is not, as when its learning rate underflows to 0 in the training
+    dtype (``optax.sgd(1e-46)`` in float32). Every step was taken at the run's ``w0``, so the
+    gradient asked is the first that is not 0 there, over the samples and runs (none: the
+    gradient truly is 0, no error): one pass over the data, outside the trainers' programs."""
     loss, optimizer, engine = (problem.settings[k] for k in ("loss", "optimizer", "engine"))
     value_and_grad = ENGINES[engine](loss)
 
-    def nonzero(xy: tuple[Any, Any]) -> jax.Array:
-        grad = value_and_grad(w0, *xy)[1]
+    def nonzero(w0: Any, x: Any, y: Any) -> jax.Array:
+        grad = value_and_grad(w0, x, y)[1]
         return jnp.any(jnp.stack([jnp.any(g != 0) for g in jax.tree.leaves(grad)]))
 
-    nonzeros = np.asarray(jax.lax.map(nonzero, (problem.xs, problem.ys)))
-    if not nonzeros.any():
+    every_run = jax.vmap(nonzero, (0, None, None))
+    nonzeros = np.asarray(jax.lax.map(lambda xy: every_run(w0s, *xy), (problem.xs, problem.ys)))
+    if not nonzeros.any():  # (samples, runs)
         return
-    i = int(np.argmax(nonzeros))
+    i, run = np.unravel_index(int(np.argmax(nonzeros)), nonzeros.shape)
+    w0, rate = jax.tree.map(lambda a: a[run], (w0s, rates))
     _, grad = value_and_grad(w0, problem.xs[i], problem.ys[i])
     updates, _ = optimizer.update(grad, init_opt_state(optimizer, w0, rate), w0)
     check.first_update(grad, updates, problem.dtype)
@@ -398,9 +400,9 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
         if not steps:  # only the epoch's last row
             del rows[epoch: -1]
     final, history = _kept(_history(rows, problem.settings["epochs"], problem.w0), record)
-    if all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(final),
-                                                jax.tree.leaves(problem.w0), strict=True)):
-        _check_first_update(problem, problem.w0, problem.learning_rate)
+    moved = not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(final),
+                                                         jax.tree.leaves(problem.w0), strict=True))
+    explain(problem, np.array([True, moved]), xs, ys)  # the data was checked on the host
     return final, history
 
 
@@ -499,26 +501,32 @@ def sweep(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     check.size(problem, sweep=True)
     final, history, checks = sweep_program(problem.w0, problem.learning_rate, problem.xs,
                                            problem.ys, **problem.settings)
-    explain(problem, checks, xs, ys, runs=True)
+    explain(problem, checks, xs, ys, final=final)
     return final, history
 
 
 def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
-            runs: bool = False) -> None:
+            final: Any = None) -> None:
     """Raise what a compiled training's ``checks`` (``[finite, moved]``) found: a sample
     ``xs[i]``/``ys[i]`` (as given) that is not finite, or parameters that never moved
-    because the first update is 0 (:func:`_check_first_update`; of the first run, with
-    ``runs``: an injected rate per run is checked before, so only a rate baked into the
-    optimizer, the same for every run, can underflow). Checked on the device, explained on
-    the host."""
+    because the first update is 0 (:func:`_check_first_update`). For a sweep, ``final``
+    holds its final parameters: the runs that never moved are asked. Checked on the device,
+    explained on the host."""
     finite, moved = np.asarray(checks)  # (a no-op if train_scan already read it)
     if not finite:
         check.as_samples(xs, ys, problem.dtype)  # names the sample
-    if not moved:
-        w0, rate = problem.w0, problem.learning_rate
-        if runs:
-            w0, rate = jax.tree.map(lambda a: np.ravel(a)[0], (w0, rate))
-        _check_first_update(problem, w0, rate)
+    if moved:
+        return
+    w0s, rates = jax.tree.map(lambda a: np.asarray(a)[None], (problem.w0, problem.learning_rate))
+    if final is not None:  # a sweep: each run one number per leaf, in the runs' shape
+        shape = check.runs_shape(problem)
+        w0s, rates = jax.tree.map(lambda a: np.broadcast_to(a, shape).reshape(-1),
+                                  (problem.w0, problem.learning_rate))
+        changed = [np.asarray(f).reshape(-1) != w for f, w in zip(
+            jax.tree.leaves(final), jax.tree.leaves(w0s), strict=True)]
+        stayed = ~np.any(changed, axis=0)
+        w0s, rates = jax.tree.map(lambda a: a[stayed], (w0s, rates))
+    _check_first_update(problem, w0s, rates)
 
 
 __all__ = ["TrainHistory", "Step", "DivergenceError", "make_step", "init_opt_state", "trajectory",

@@ -577,6 +577,20 @@ def test_a_learning_rate_that_underflows_is_an_error_for_dict_parameters() -> No
             trainer(loss, {"w": 1.0, "b": 0.0}, *DATA[1:], optimizer=optax.adam(1e-46))
 
 
+@pytest.mark.parametrize("trainer", [sweep, sharded_sweep])
+def test_a_sweep_asks_every_run_that_never_moved(trainer: Callable[..., Any]) -> None:
+    """Run 0 starts at the minimum (w = 2, gradient 0: it stays, rightly); run 1 does not
+    move either, because the rate underflows. Only asking run 0 let this pass silently."""
+    with pytest.raises(ValueError, match="learning_rate underflows to 0"):
+        trainer(jb.loss, np.array([2.0, 1.0], np.float32), *DATA[1:], optimizer=optax.sgd(1e-46))
+    # a rate per run, one of which is too small to move its run (float32 flushes 1e-40 to 0)
+    sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=np.array([0.01, 1e-40], np.float32))
+    with pytest.raises(ValueError, match="learning_rate underflows to 0"):
+        trainer(jb.loss, 1.0, *DATA[1:], optimizer=sgd)
+    w, _ = trainer(jb.loss, np.array([2.0, 1.0], np.float32), *DATA[1:], optimizer=SGD)
+    assert w[0] == 2.0 and w[1] != 1.0  # run 0 at the minimum, run 1 trained: no error
+
+
 @pytest.mark.parametrize("trainer", [train_per_sample, train_scan, sweep, sharded_sweep,
                                      one_sample_batches])
 def test_a_training_that_starts_at_the_minimum_is_no_error(trainer: Callable[..., Any]) -> None:
