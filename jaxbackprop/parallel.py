@@ -148,6 +148,25 @@ def batch_mean(loss: LossFn) -> LossFn:
     return mean_loss
 
 
+def check_broadcasts(loss: LossFn, w0: Any, xb: Any, yb: Any) -> None:
+    """A ValueError unless ``loss(w0, xb, yb)`` on a batch gives each sample's loss, as
+    ``jax.vmap`` of ``loss`` over the samples does: a loss that sums over its inputs, or
+    contracts the batch axis (``jnp.dot(w, x)`` with ``x`` a batch), would otherwise train
+    :func:`batch_mean` on the wrong objective, silently. Checked once, at ``w0``."""
+    per_sample = np.asarray(jax.vmap(loss, (None, 0, 0))(w0, xb, yb))
+    expected = ("loss must broadcast over a batch for data_parallel_train: loss(w, xb, yb) "
+                "must give each sample's loss, as jax.vmap(loss, (None, 0, 0)) does (shape "
+                f"{per_sample.shape})")
+    try:
+        batched = np.asarray(loss(w0, xb, yb))
+    except (TypeError, ValueError) as error:  # e.g. jnp.dot(w, x) with x a batch
+        raise ValueError(f"{expected}; on a batch it failed: {error}") from None
+    if batched.shape != per_sample.shape:
+        raise ValueError(f"{expected}, got shape {batched.shape}")
+    if not np.allclose(batched, per_sample, rtol=1e-4, atol=1e-6, equal_nan=True):
+        raise ValueError(f"{expected}, got other values")
+
+
 @functools.partial(jax.jit, static_argnames=("mesh", "loss", "optimizer", "epochs", "engine"))
 def data_parallel_program(w0: Any, learning_rate: Any, xb: Any, yb: Any, *, mesh: Mesh,
                           loss: LossFn, optimizer: optax.GradientTransformation, epochs: int,
@@ -172,7 +191,8 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
 
     The samples are taken in order, ``batch_size`` at a time (``len(xs)`` must be a
     multiple of it, and ``batch_size`` a multiple of the mesh's ``"data"`` axis). One
-    step per batch: ``L, g = value_and_grad(mean loss)``, then the optimizer's update;
+    step per batch: ``L, g = value_and_grad(mean loss)``, then the optimizer's update
+    (``loss`` must broadcast over a batch: :func:`check_broadcasts`);
     XLA all-reduces the per-device partial sums. ``batch_size=1`` on one device is
     exactly :func:`~jaxbackprop.train.train_scan`. The history is per batch:
     ``losses`` and ``grads`` have shape ``(epochs, len(xs) // batch_size)``. Returns
@@ -198,6 +218,7 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                      sum(int(np.size(p)) for p in jax.tree.leaves(problem.w0)),
                      problem.dtype.itemsize)
     xb, yb = (a.reshape(batches, batch_size, *a.shape[1:]) for a in (problem.xs, problem.ys))
+    check_broadcasts(loss, problem.w0, xb[0], yb[0])
     settings = {k: problem.settings[k] for k in ("loss", "optimizer", "epochs", "engine")}
     history = data_parallel_program(problem.w0, problem.learning_rate, xb, yb, mesh=mesh,
                                     **settings)
@@ -215,5 +236,5 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     return jax.tree.map(lambda p: p[-1], history.params), history
 
 
-__all__ = ["make_mesh", "sharded_sweep", "batch_mean", "data_parallel_train",
+__all__ = ["make_mesh", "sharded_sweep", "batch_mean", "check_broadcasts", "data_parallel_train",
            "data_parallel_program"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -125,6 +126,30 @@ def test_full_batch_gradient_descent_matches_numpy(engine: str) -> None:
     np.testing.assert_allclose(np.asarray(history.losses), losses, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(history.params), params, rtol=1e-5)
     assert float(w) == float(history.params[-1])
+
+
+def test_data_parallel_refuses_a_loss_that_does_not_broadcast_over_a_batch() -> None:
+    """A summed loss trains batch_mean on the wrong objective (w -> [1.04, 1.15, 1.33] where
+    the minibatch mean gives 1.178 three times); a dot with the batch fails or mixes samples."""
+    def summed(w: Any, x: Any, y: Any) -> Any:
+        return jnp.sum((w * x - y) ** 2)
+
+    def linear(w: Any, x: Any, y: Any) -> Any:
+        return (jnp.dot(w, x) - y) ** 2
+
+    xs = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0], np.float32)
+    with pytest.raises(ValueError, match=r"loss must broadcast over a batch .* \(shape \(3,\)\), "
+                                         r"got shape \(\)$"):
+        parallel.data_parallel_train(summed, np.ones(3, np.float32), xs, 2 * xs, batch_size=3,
+                                     optimizer=SGD)
+    features = np.arange(12, dtype=np.float32).reshape(6, 2) / 10
+    with pytest.raises(ValueError, match="must broadcast over a batch .* on a batch it failed"):
+        parallel.data_parallel_train(linear, np.ones(2, np.float32), features, xs, batch_size=3,
+                                     optimizer=SGD)
+    square = np.arange(8, dtype=np.float32).reshape(4, 2) / 10  # batch 2 = d 2: dot mixes them
+    with pytest.raises(ValueError, match="loss must broadcast over a batch .* got other values"):
+        parallel.data_parallel_train(linear, np.ones(2, np.float32), square, xs[:4], batch_size=2,
+                                     optimizer=SGD)
 
 
 @pytest.mark.parametrize("kwargs, message", [
