@@ -294,6 +294,7 @@ def check_quadratic(loss: LossFn, w0: Any, x: Any, y: Any) -> None:
 
     Raises:
       ValueError: naming the operation that is not a polynomial, or the loss's degree.
+      TypeError: the loss does not return one real number.
 
     >>> from jaxbackprop import loss
     >>> check_quadratic(loss, 1.0, 2.0, 3.0)  # (w x - y)^2: degree 2
@@ -307,7 +308,9 @@ def check_quadratic(loss: LossFn, w0: Any, x: Any, y: Any) -> None:
         v = jnp.asarray(v) if not hasattr(v, "dtype") else v
         return jax.ShapeDtypeStruct(jnp.shape(v), v.dtype)
 
-    closed = jax.make_jaxpr(loss)(*jax.tree.map(abstract, (w0, x, y)))
+    args = jax.tree.map(abstract, (w0, x, y))
+    check.loss_value(jax.eval_shape(loss, *args))  # one real number, or a TypeError naming loss
+    closed = jax.make_jaxpr(loss)(*args)
     k = len(jax.tree.leaves(w0))
     high: list[str] = []
     (degree,) = _degrees(closed.jaxpr, [1] * k + [0] * (len(closed.jaxpr.invars) - k), high)
@@ -409,9 +412,11 @@ def _rates(optimizer: optax.GradientTransformation, steps: int, params: Any) -> 
                              f"or a schedule; probing the optimizer failed: {error}") from error
         if verdict or _same(next_state, state):  # a refusal, or the same rate at every step
             _refuse_unless_sgd(verdict)
+            _refuse_a_zero_rate(lr)
             return lr
         rates, verdicts = _probe_steps(optimizer, steps, zero, state)
         _refuse_unless_sgd(verdicts)
+        _refuse_a_zero_rate(rates)
         return rates
 
 
@@ -423,6 +428,17 @@ def _refuse_unless_sgd(verdicts: jax.Array) -> None:
         where = f" (at step {bad[0]})" if bad[0] else ""
         raise ValueError(f"method='parallel' needs plain SGD, and this optimizer is not: "
                          f"{_REFUSALS[int(each[bad[0]])]}{where}")
+
+
+def _refuse_a_zero_rate(rates: jax.Array) -> None:
+    """A ValueError when the rate is 0 at every step: the training would not move (as the
+    other trainers find it, after training, when the first update is exactly 0)."""
+    if not np.any(np.asarray(rates)):
+        raise ValueError(f"method='parallel': the optimizer's learning rate is 0 in the training "
+                         f"dtype {np.dtype(rates.dtype)} at every step, so the training would "
+                         "not move: its learning_rate underflows to 0 (optax.sgd(1e-46) in "
+                         "float32), or its update is always 0; give a larger rate, or train "
+                         "in a wider dtype")
 
 
 def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: int) -> np.ndarray:

@@ -172,6 +172,33 @@ def test_refuses_what_is_not_plain_sgd(optimizer: Any, reason: str) -> None:
         train_parallel(linear, jnp.zeros(3), xs, ys, optimizer=optimizer, epochs=1)
 
 
+@pytest.mark.parametrize("optimizer", [
+    optax.sgd(1e-46),  # 0 in float32
+    optax.set_to_zero(),  # an update that is always 0
+    optax.sgd(optax.constant_schedule(1e-46)),  # a schedule, 0 at every step
+])
+def test_refuses_a_learning_rate_of_zero(optimizer: Any) -> None:
+    """As the other trainers: a training that cannot move is an error, not w0 returned."""
+    xs, ys = data(10, 1)
+    with pytest.raises(ValueError, match="learning rate is 0 in the training dtype float32 at "
+                                         "every step"):
+        train_parallel(jb.loss, 0.0, xs, ys, optimizer=optimizer, epochs=1)
+    decaying = optax.sgd(optax.linear_schedule(0.1, 0.0, 9))  # 0 only at its last step: fine
+    w, _ = train_parallel(jb.loss, 0.0, xs, ys, optimizer=decaying, epochs=1)
+    assert w != 0.0
+
+
+@pytest.mark.parametrize("loss, got", [
+    (lambda w, x, y: (w * x - y) ** 2 * jnp.ones(3), "got an array of shape (3,)"),
+    (lambda w, x, y: ((w * x - y) ** 2, w), "got tuple"),
+    (lambda w, x, y: None, "got None"),
+])
+def test_refuses_a_loss_that_is_not_one_real_number(loss: Any, got: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(f"loss must return a real scalar (loss(params, "
+                                                  f"x, y) -> scalar), {got}")):
+        train_parallel(loss, 0.0, *data(10, 1), optimizer=optax.sgd(0.1), epochs=1)
+
+
 def test_refuses_a_schedule_that_turns_into_something_else() -> None:
     counted = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)  # a state that counts
     np.testing.assert_allclose(affine_sgd.learning_rates(counted, jnp.zeros(()), 4), [0.1] * 4)
