@@ -86,21 +86,25 @@ class Tape:
 
     Inputs are variables ``0 .. num_inputs - 1``; equation ``i`` defines variable
     ``num_inputs + i``. Nothing on the tape points back at it: it makes no reference
-    cycles. ``with Tape() as tape`` opens it one level above any tape already open.
+    cycles. ``with Tape() as tape`` opens it one level above any tape already open; once
+    closed, its values are refused (a value that escaped its call cannot record anywhere).
     """
 
     def __init__(self) -> None:
         self.level = 0  # set when opened
+        self.open = False
         self.num_inputs = 0
         self.equations: list[Equation] = []
         self.names: dict[int, str] = {}  # display names, for the walkthrough
 
     def __enter__(self) -> Tape:
         self.level = _open.depth = getattr(_open, "depth", 0) + 1
+        self.open = True
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         _open.depth = self.level - 1
+        self.open = False
 
     def new_var(self, value: Any) -> Var:
         """A fresh input variable. All inputs are created before the first equation."""
@@ -267,14 +271,15 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
     tape = None
     for a in args:
         if type(a) is Var and a.tape is not tape:
+            if not a.tape.open or (tape is not None and a.tape.level == tape.level):
+                raise RuntimeError(
+                    f"tape primitive {primitive.name!r}: an input belongs to a tape whose "
+                    "call has returned (or to another tape of the same nesting level). A "
+                    "tape value escaped the function that recorded it (kept in a global or "
+                    "a closure after its grad/vjp call returned); pass values in as "
+                    "arguments instead.")
             if tape is None or a.tape.level > tape.level:
                 tape = a.tape
-            elif a.tape.level == tape.level:
-                raise RuntimeError(
-                    f"tape primitive {primitive.name!r}: its inputs come from two different "
-                    "tapes of the same nesting level. A tape value escaped the function that "
-                    "recorded it (kept in a global or a closure after its grad/vjp call "
-                    "returned); pass values in as arguments instead.")
     try:
         if tape is None:
             return primitive.impl(*args, **params)
