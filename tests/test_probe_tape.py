@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
+import jaxbackprop.numpy as jbnp
 from jaxbackprop import tape
 
 
@@ -27,3 +31,18 @@ def test_a_value_kept_from_a_finished_inner_tape_is_refused_not_a_zero_gradient(
         tape.grad(lambda z: z * z + kept[0])(3.0)
     with pytest.raises(RuntimeError, match="escaped the function that recorded it"):
         _ = kept[0] * 2.0  # outside any tape: once a Var of the finished tape, silently
+
+
+def test_iterating_a_scalar_is_refused_not_an_empty_loop() -> None:
+    # Python's old iteration protocol called x[0], got IndexError and stopped: a loop over
+    # a 0-d value ran zero times, so sum(v for v in x) was 0 and its gradient silently 0
+    # (jax.grad raises "iteration over a 0-d array").
+    with pytest.raises(TypeError, match="iteration over a 0-d"):
+        tape.grad(lambda x: sum(v * v for v in x))(3.0)
+    with pytest.raises(TypeError, match="iteration over a 0-d"):
+        tape.grad(lambda x: list(x)[0])(3.0)
+    # arrays iterate along their first axis, as JAX's do
+    xs = np.array([[1.0, 2.0], [3.0, 4.0]])
+    want = jax.grad(lambda x: sum(jnp.sum(row) ** 2 for row in x))(jnp.asarray(xs))
+    got = tape.grad(lambda x: sum(jbnp.sum(row) ** 2 for row in x))(xs)
+    np.testing.assert_allclose(got, want)

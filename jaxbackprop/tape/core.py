@@ -159,6 +159,14 @@ class Var:
     def __pos__(self) -> Any: return self  # noqa: E704
     def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
     def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
+
+    def __iter__(self) -> Any:
+        """``x[0], x[1], ...`` along the first axis (without it, Python would call ``x[0]``
+        on a scalar, get ``IndexError`` and loop zero times: a silent empty loop)."""
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tape value (a scalar has no elements)")
+        return (self[i] for i in range(self.shape[0]))
+
     def sum(self, axis: Axis = None) -> Any: return sum(self, axis)  # noqa: E704
     def mean(self, axis: Axis = None) -> Any: return mean(self, axis)  # noqa: E704
     def reshape(self, *s: Any) -> Any: return reshape(self, s[0] if len(s) == 1 else s)  # noqa: E704
