@@ -46,3 +46,17 @@ def test_iterating_a_scalar_is_refused_not_an_empty_loop() -> None:
     want = jax.grad(lambda x: sum(jnp.sum(row) ** 2 for row in x))(jnp.asarray(xs))
     got = tape.grad(lambda x: sum(jbnp.sum(row) ** 2 for row in x))(xs)
     np.testing.assert_allclose(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")  # NumPy's
+@pytest.mark.parametrize("a", [-2.0, 0.0, 2.0])
+def test_pow_exponent_derivative_matches_jax_for_every_sign_of_the_base(a: float) -> None:
+    # d/db a^b = a^b log a: JAX takes it as 0 at a == 0 only; for a < 0 (a^b is not
+    # differentiable in b) it is nan. The tape took 0 for every a <= 0: a silent zero.
+    f = lambda a, b: a**b  # noqa: E731
+    want = jax.grad(f, argnums=1)(a, 3.0)
+    for got in (tape.grad(f, argnums=1)(a, 3.0),  # Python floats, NumPy arrays, forward
+                tape.grad(lambda a, b: jbnp.sum(a**b) / 2.0, argnums=1)(np.full(2, a), 3.0),
+                tape.jvp(lambda b: a**b, (3.0,), (1.0,))[1]):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-6)

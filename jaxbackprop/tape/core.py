@@ -469,11 +469,11 @@ integer_pow_p = elementwise(
     lambda o, a, *, n: ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2
                         else f"{n}{a}^{n - 1}",),
     lambda out, a, *, n: 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1))
-pow_p = elementwise(  # d/db = a^b log a, taken as 0 where a <= 0, as JAX does
+pow_p = elementwise(  # d/db = a^b log a, with log 0 taken as 0 as JAX does (nan for a < 0)
     "pow", lambda a, b: lib(a, b).power(a, b),
     lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
     lambda out, a, b: b * power(a, b - 1.0),
-    lambda out, a, b: where(primal(a) > 0, out * log(where(primal(a) > 0, a, 1.0)), 0.0 * out))
+    lambda out, a, b: out * log(where(primal(a) == 0, 1.0, a)))
 exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
                     lambda out, x: out)
 exp = records(exp_p, "exp", "Elementwise e^x. d/dx = e^x, the output itself.")
@@ -574,7 +574,8 @@ scatter_p = linear("scatter", _scatter_impl, "1 at the selected elements",
 
 def power(a: Any, b: Any) -> Any:
     """``a ** b``. An integer ``b`` records ``integer_pow``: d/da = b a^(b-1). Otherwise
-    ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a <= 0, as JAX takes it)."""
+    ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a == 0 and nan where a < 0,
+    as JAX takes it)."""
     return bind(integer_pow_p, a, n=b) if type(b) is int else bind(pow_p, a, b)
 
 
