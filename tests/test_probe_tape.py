@@ -60,3 +60,17 @@ def test_pow_exponent_derivative_matches_jax_for_every_sign_of_the_base(a: float
                 tape.jvp(lambda b: a**b, (3.0,), (1.0,))[1]):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_cotangent_that_is_not_a_real_number_is_refused() -> None:
+    # A complex cotangent had its imaginary part silently dropped (the pullback cast the
+    # result to the real primal's dtype): out_bar = 1j gave (2x,) = (6.0,), a real
+    # answer to a question about a complex seed. A string failed inside the backward
+    # pass with "can't multiply sequence by non-int of type 'float'".
+    _, pullback = tape.vjp(lambda x: x * x, np.array([3.0]))
+    with pytest.raises(TypeError, match="tape.vjp: cotangent 0 is complex"):
+        pullback(np.array([1j]))
+    _, pullback = tape.vjp(lambda x: x * x, 3.0)
+    with pytest.raises(TypeError, match="tape.vjp: cotangent 0 must be a number or an array"):
+        pullback("1")
+    assert pullback(2) == (12.0,)  # an integer is promoted, as inputs are

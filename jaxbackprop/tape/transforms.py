@@ -112,8 +112,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     ``(output, aux)`` and ``vjp`` returns ``(output, pullback, aux)``.
 
     Raises:
-      TypeError: an input or output that is not a real number or array; ``f``
-        returning ``None``; ``has_aux`` output that is not a pair.
+      TypeError: an input, output or cotangent that is not a real number or array;
+        ``f`` returning ``None``; ``has_aux`` output that is not a pair.
 
     Example:
       >>> out, pullback = vjp(lambda w, x: w * x, 3.0, 2.0)
@@ -133,13 +133,14 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise ValueError(f"{who}: the cotangent must have the output's structure "
                              f"{out_tree}, got {bar_tree}")
         cts: list[Any] = [None] * len(leaves)
-        for index, value, bar in zip(indices, outs, bars, strict=True):
+        for i, (index, value, bar) in enumerate(zip(indices, outs, bars, strict=True)):
+            bar = check_input(bar, who, "cotangent", i)  # (complex: its imaginary part lost)
             if shape(bar) != shape(value):
                 raise ValueError(f"{who}: the cotangent must have the output's shape "
                                  f"{shape(value)}, got {shape(bar)}")
             if index is not None:  # one backward pass per output (a constant has none)
-                for i, ct in enumerate(backward_pass(tape, index, bar)[:len(leaves)]):
-                    cts[i] = ct if cts[i] is None else cts[i] if ct is None else cts[i] + ct
+                for k, ct in enumerate(backward_pass(tape, index, bar)[:len(leaves)]):
+                    cts[k] = ct if cts[k] is None else cts[k] if ct is None else cts[k] + ct
         return tuple(unflatten(in_tree, list(map(_like, leaves, cts))))
 
     out = unflatten(out_tree, outs)
