@@ -74,3 +74,16 @@ def test_a_cotangent_that_is_not_a_real_number_is_refused() -> None:
     with pytest.raises(TypeError, match="tape.vjp: cotangent 0 must be a number or an array"):
         pullback("1")
     assert pullback(2) == (12.0,)  # an integer is promoted, as inputs are
+
+
+@pytest.mark.parametrize("args, argnums", [((3.0, {"a": 1.0, "b": 2.0}), 1),
+                                           (({"a": 1.0, "b": 2.0}, 3.0), 1),
+                                           ((3.0, (1.0, 2.0)), 0),
+                                           ((3.0, None), 0)])
+def test_walkthrough_refuses_a_pytree_argument_it_would_mislabel(args: Any, argnums: int) -> None:
+    # The walkthrough names and marks one value per argument, but records one per leaf:
+    # with p = {"a": 1, "b": 2} as argument 1 (the parameter), p["b"] was drawn as "v2,
+    # fixed data" with its gradient "(not needed)"; a dict first crashed with
+    # "AttributeError: 'dict' object has no attribute 'tape'".
+    with pytest.raises(TypeError, match=r"walkthrough: argument \d is a \w+; pass"):
+        tape.walkthrough(lambda x, p: x, *args, argnums=argnums)

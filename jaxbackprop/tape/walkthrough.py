@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
+import jax
+
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
 from jaxbackprop.tape.compute import shape
 from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients
@@ -58,10 +60,11 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
                 names: Sequence[str] | None = None) -> Graph:
     """Record ``f(*args)``, run the backward pass, and return every number on the way.
 
-    ``argnums`` picks the parameters (the rest are data); ``names`` names the inputs
-    (default: ``f``'s parameter names). Intermediate values take the names of the local
-    variables that hold them in ``f`` and the functions it calls (or of
-    :func:`jaxbackprop.tape.name`), else ``v<index>``. ``f`` must return a scalar.
+    Each argument is a number or an array (not a pytree). ``argnums`` picks the
+    parameters (the rest are data); ``names`` names the inputs (default: ``f``'s parameter
+    names). Intermediate values take the names of the local variables that hold them in
+    ``f`` and the functions it calls (or of :func:`jaxbackprop.tape.name`), else
+    ``v<index>``. ``f`` must return a scalar.
 
     Example:
       >>> def f(w, x):
@@ -72,6 +75,11 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
       [('w', 3.0, 24.0), ('x', 2.0, 36.0), ('y_hat', 6.0, 12.0), ('v3', 36.0, 1.0)]
     """
     nums = normalize_argnums(argnums, len(args), "walkthrough")
+    for i, arg in enumerate(args):  # one value per argument: its name, its role
+        if not jax.tree_util.all_leaves([arg]):
+            raise TypeError(f"walkthrough: argument {i} is a {type(arg).__name__}; pass each "
+                            "input as its own argument, a number or an array (the walkthrough "
+                            "names and marks one value per argument)")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
     if len(arg_names) != len(args):
         raise ValueError(f"walkthrough: names has {len(arg_names)} entries "
