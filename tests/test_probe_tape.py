@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import jaxbackprop.numpy as jbnp
-from jaxbackprop import tape
+from jaxbackprop import lecture, tape
+from jaxbackprop.graph import adjoint_label, format_number
 
 
 def test_a_value_kept_from_a_finished_inner_tape_is_refused_not_a_zero_gradient() -> None:
@@ -87,3 +88,19 @@ def test_walkthrough_refuses_a_pytree_argument_it_would_mislabel(args: Any, argn
     # "AttributeError: 'dict' object has no attribute 'tape'".
     with pytest.raises(TypeError, match=r"walkthrough: argument \d is a \w+; pass"):
         tape.walkthrough(lambda x, p: x, *args, argnums=argnums)
+
+
+def test_a_gradient_too_small_for_four_decimals_is_not_shown_as_0() -> None:
+    # format_number printed 4 decimals, so any |value| < 5e-5 became "0": near the
+    # minimum, jaxbackprop graph --w 1.99999 drew "dL/dw = 0" (it is -2e-05) and a
+    # walkthrough of w * 1e-20 showed the local gradient "dv1/dw = 0".
+    assert format_number(-2.0e-5) == "-2.0000e-05"
+    assert format_number(np.float32(1e-20)) == "1.0000e-20"
+    assert format_number(0.00005) == "0.0001"  # rounds to a non-zero number: unchanged
+    assert format_number(0.0) == "0" and format_number(-0.0) == "0"
+    g = tape.walkthrough(lambda w: w * 1e-20, 2.0)
+    assert [line.split()[-1] for line in g.table("local").splitlines()[-1:]] == ["1.0000e-20"]
+    g = lecture.linear_regression(x=1.0, y=2.0, w=1.99999)
+    w = g.value("w")
+    np.testing.assert_allclose(w.adjoint, jax.grad(lambda w: (w * 1.0 - 2.0) ** 2)(1.99999))
+    assert adjoint_label(g, w) == f"dL/dw = {float(w.adjoint):.4e}"  # about -2.0e-05
