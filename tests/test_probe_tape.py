@@ -104,3 +104,22 @@ def test_a_gradient_too_small_for_four_decimals_is_not_shown_as_0() -> None:
     w = g.value("w")
     np.testing.assert_allclose(w.adjoint, jax.grad(lambda w: (w * 1.0 - 2.0) ** 2)(1.99999))
     assert adjoint_label(g, w) == f"dL/dw = {float(w.adjoint):.4e}"  # about -2.0e-05
+
+
+@pytest.mark.parametrize("compare, x", [(lambda x: x > 1.0, 2.0),
+                                        (lambda x: x > np.float64(1.0), 2.0),
+                                        (lambda x: x > jnp.ones(()), 2.0),
+                                        (lambda x: np.greater(x, np.ones(2))[0], np.ones(2))])
+def test_a_comparison_returned_as_the_output_is_refused_not_a_zero_gradient(
+        compare: Any, x: Any) -> None:
+    # Comparisons read the primal value and are not differentiated, so a function that
+    # returns one (a typo for the loss, `return y_hat == y`) has lost every dependence on
+    # its inputs: tape.grad returned 0.0 for a NumPy or JAX bool and, for a Python bool,
+    # said "f must return a scalar, got an output of shape ()". jax.grad refuses bool
+    # outputs ("grad requires real-valued outputs").
+    with pytest.raises(TypeError):
+        jax.grad(lambda x: jnp.greater(x, 1.0))(2.0)
+    with pytest.raises(TypeError, match="tape.grad: f returned a bool"):
+        tape.grad(compare)(x)
+    with pytest.raises(TypeError, match="tape.vjp: f returned a bool"):
+        tape.vjp(lambda x: (x * x, x > 1.0), 2.0)

@@ -100,6 +100,10 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
         if is_complex(primal(value)):
             raise complex_error(f"{who}: f's output")
+        if type(value) is bool or getattr(getattr(value, "dtype", None), "kind", None) == "b":
+            raise TypeError(f"{who}: f returned a bool (a comparison?); comparisons are not "
+                            "differentiated, so its gradient would silently be 0: return a "
+                            "real number or array")
     return tape, leaves, in_tree, indices, outs, out_tree, aux
 
 
@@ -112,8 +116,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     ``(output, aux)`` and ``vjp`` returns ``(output, pullback, aux)``.
 
     Raises:
-      TypeError: an input, output or cotangent that is not a real number or array;
-        ``f`` returning ``None``; ``has_aux`` output that is not a pair.
+      TypeError: an input, output or cotangent that is not a real number or array (a
+        bool output too); ``f`` returning ``None``; ``has_aux`` output that is not a pair.
 
     Example:
       >>> out, pullback = vjp(lambda w, x: w * x, 3.0, 2.0)
