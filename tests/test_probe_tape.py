@@ -123,3 +123,12 @@ def test_a_comparison_returned_as_the_output_is_refused_not_a_zero_gradient(
         tape.grad(compare)(x)
     with pytest.raises(TypeError, match="tape.vjp: f returned a bool"):
         tape.vjp(lambda x: (x * x, x > 1.0), 2.0)
+
+
+@pytest.mark.parametrize("argnums", [np.int64(1), 1.0, None, {0}])
+def test_argnums_that_is_not_an_int_or_a_tuple_is_named(argnums: Any) -> None:
+    # np.int64(1) failed with "'numpy.int64' object is not iterable", None with
+    # "'NoneType' object is not iterable": neither said which argument was wrong.
+    with pytest.raises(TypeError, match="tape.grad: argnums must be an int or a non-empty "
+                                        "tuple of ints"):
+        tape.grad(lambda x, y: x * y, argnums=argnums)(2.0, 3.0)

@@ -154,7 +154,7 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
 def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
     """``argnums`` as a tuple of distinct non-negative positions, checked against ``num_args``."""
     positions: list[int] = []
-    for i in (argnums,) if isinstance(argnums, int) else argnums:
+    for i in argnums if isinstance(argnums, (tuple, list)) else (argnums,):
         if type(i) is not int:  # (a bool, a float...)
             positions = []
             break
