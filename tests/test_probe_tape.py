@@ -132,3 +132,12 @@ def test_argnums_that_is_not_an_int_or_a_tuple_is_named(argnums: Any) -> None:
     with pytest.raises(TypeError, match="tape.grad: argnums must be an int or a non-empty "
                                         "tuple of ints"):
         tape.grad(lambda x, y: x * y, argnums=argnums)(2.0, 3.0)
+
+
+def test_walkthrough_of_a_nested_grad_takes_no_names_from_the_tapes_own_code() -> None:
+    # The naming hook skipped the tape's files but not the __init__ that dataclasses
+    # generates for Equation (its code is "<string>"), whose parameter `out` held the
+    # inner tape's outputs: x * y became "out = mul(x, x)", as if it were the output.
+    g = tape.walkthrough(lambda x: tape.grad(lambda y: x * y * y)(x), 2.0)
+    assert not {"out", "inputs", "params"} & {v.name.rstrip("'") for v in g.values}
+    assert g.value("x").adjoint == 4 * 2.0  # d/dx (d/dy x y^2 at y = x) = d/dx 2x^2 = 4x

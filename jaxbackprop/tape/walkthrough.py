@@ -42,12 +42,14 @@ def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
 def _name_from_locals(tape: Tape) -> Callable[[FrameType, str, Any], None]:
     """A profile hook: when a function of the user's code returns, each value of ``tape``
     held in one of its local variables, and not yet named, takes that variable's name.
-    Libraries (the standard library, NumPy, JAX, the tape) and comprehensions are skipped."""
+    Libraries (the standard library, NumPy, JAX, the tape), comprehensions and generated
+    code (the ``__init__`` of a dataclass such as :class:`Equation`) are skipped."""
 
     def hook(frame: FrameType, event: str, arg: Any) -> None:
         module, code = str(frame.f_globals.get("__name__", "")), frame.f_code
         if (event != "return" or module.split(".")[0] in _LIBRARIES
-                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")):
+                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")
+                or code.co_filename == "<string>"):  # made by exec (a dataclass's __init__)
             return
         for label, value in frame.f_locals.items():
             if type(value) is Var and value.tape is tape and not label.startswith("_"):
