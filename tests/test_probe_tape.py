@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxbackprop as jb
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import lecture, tape
 from jaxbackprop.graph import adjoint_label, format_number
@@ -141,3 +142,16 @@ def test_walkthrough_of_a_nested_grad_takes_no_names_from_the_tapes_own_code() -
     g = tape.walkthrough(lambda x: tape.grad(lambda y: x * y * y)(x), 2.0)
     assert not {"out", "inputs", "params"} & {v.name.rstrip("'") for v in g.values}
     assert g.value("x").adjoint == 4 * 2.0  # d/dx (d/dy x y^2 at y = x) = d/dx 2x^2 = 4x
+
+
+@pytest.mark.parametrize("call", [lambda: jb.loss("1", 1.0, 2.0),
+                                  lambda: jb.loss(None, 1.0, 2.0),
+                                  lambda: jb.predict(2.0, "3"),
+                                  lambda: jb.loss_grad(1.0, 2.0, None),
+                                  lambda: jb.loss_and_grad("1", 1.0, 2.0),
+                                  lambda: jb.mean_loss(1.0, "12", "24")])
+def test_the_model_names_an_argument_that_is_not_a_number_or_an_array(call: Any) -> None:
+    # A string went to Python's own operators ("can't multiply sequence by non-int of
+    # type 'float'"; "12" * 1.0 for mean_loss), None to "unsupported operand type(s)".
+    with pytest.raises(TypeError, match=r"\b(w|x|y|xs|ys) must be a number or an array, got"):
+        call()
