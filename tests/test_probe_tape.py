@@ -155,3 +155,12 @@ def test_the_model_names_an_argument_that_is_not_a_number_or_an_array(call: Any)
     # type 'float'"; "12" * 1.0 for mean_loss), None to "unsupported operand type(s)".
     with pytest.raises(TypeError, match=r"\b(w|x|y|xs|ys) must be a number or an array, got"):
         call()
+
+
+@pytest.mark.parametrize("names", [[1, 2], ["a", None], ["a", ""], "ab"])
+def test_walkthrough_names_must_be_one_non_empty_string_per_argument(names: Any) -> None:
+    # names=[1, 2] was accepted and the graph's table then failed inside str.join
+    # ("sequence item 0: expected str instance, int found"); "" made an unnamed node, and
+    # a string was split into one-letter names.
+    with pytest.raises(TypeError, match="walkthrough: names must be non-empty strings, one per"):
+        tape.walkthrough(lambda a, b: a * b, 2.0, 3.0, names=names)

@@ -82,6 +82,10 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
             raise TypeError(f"walkthrough: argument {i} is a {type(arg).__name__}; pass each "
                             "input as its own argument, a number or an array (the walkthrough "
                             "names and marks one value per argument)")
+    if names is not None and (isinstance(names, str)
+                              or not all(type(n) is str and n for n in names)):
+        raise TypeError("walkthrough: names must be non-empty strings, one per "
+                        f"argument (a list or tuple), got {names!r}")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
     if len(arg_names) != len(args):
         raise ValueError(f"walkthrough: names has {len(arg_names)} entries "
