@@ -13,7 +13,7 @@ import pytest
 
 import jaxbackprop as jb
 import jaxbackprop.numpy as jbnp
-from jaxbackprop import lecture, tape
+from jaxbackprop import draw, lecture, tape
 from jaxbackprop.graph import adjoint_label, format_number
 
 
@@ -164,3 +164,21 @@ def test_walkthrough_names_must_be_one_non_empty_string_per_argument(names: Any)
     # a string was split into one-letter names.
     with pytest.raises(TypeError, match="walkthrough: names must be non-empty strings, one per"):
         tape.walkthrough(lambda a, b: a * b, 2.0, 3.0, names=names)
+
+
+def test_training_figure_labels_the_weights_by_what_they_are() -> None:
+    # history.params holds w after each epoch, without w0 (the README passes it as is),
+    # but the weight panel was labelled "epoch (0 = w0)" for it: its first point, w after
+    # epoch 0 (1.2607 in the lecture), was said to be w0 = 1.
+    losses = np.array([[4.0, 3.0, 2.0], [1.5, 1.0, 0.5]])
+    epoch_loss = losses[:, -1]
+
+    def weight_axis(params: Any) -> str:
+        return draw.training_figure(losses, epoch_loss, params).axes[2].get_xlabel()
+
+    assert weight_axis([1.0, 1.5, 1.8]) == "epoch (0 = w0)"        # w0, then one per epoch
+    assert weight_axis([1.5, 1.8]) == "epoch (w at its end)"        # history.params as is
+    assert weight_axis(np.arange(7.0)) == "update (0 = w0)"         # w0, then one per step
+    assert weight_axis(np.arange(6.0)) == "update (w after it)"
+    with pytest.raises(ValueError, match="params must have one w per epoch"):
+        weight_axis(np.arange(5.0))
