@@ -4,6 +4,7 @@ a closed form)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -182,3 +183,22 @@ def test_training_figure_labels_the_weights_by_what_they_are() -> None:
     assert weight_axis(np.arange(6.0)) == "update (w after it)"
     with pytest.raises(ValueError, match="params must have one w per epoch"):
         weight_axis(np.arange(5.0))
+
+
+def test_training_figure_draws_a_loss_of_exactly_0() -> None:
+    # The loss panels are log-scaled, so a step whose loss is exactly 0 (w0 = 2 on the
+    # lecture's data, or a run that converges in float32) vanished from the curve, with
+    # matplotlib's "Data has no positive values" warnings; sweep_figure already drew such
+    # a 0 at ZERO_DRAWN_AT and said so.
+    losses = np.array([[1.0, 0.25, 0.0], [0.0, 0.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = draw.training_figure(losses, losses[:, -1], [1.0, 1.5, 2.0])
+        fig.canvas.draw()
+    per_step, per_epoch = fig.axes[0], fig.axes[1]
+    np.testing.assert_array_equal(per_step.lines[0].get_ydata(),
+                                  [1.0, 0.25] + [draw.ZERO_DRAWN_AT] * 4)
+    np.testing.assert_array_equal(per_epoch.lines[0].get_ydata(), [draw.ZERO_DRAWN_AT] * 2)
+    assert "0 drawn at 1e-15" in per_step.get_ylabel()
+    assert "0 drawn at" not in draw.training_figure(losses + 1, losses[:, -1] + 1,
+                                                    [1.0, 1.5, 2.0]).axes[0].get_ylabel()
