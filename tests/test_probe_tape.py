@@ -202,3 +202,15 @@ def test_training_figure_draws_a_loss_of_exactly_0() -> None:
     assert "0 drawn at 1e-15" in per_step.get_ylabel()
     assert "0 drawn at" not in draw.training_figure(losses + 1, losses[:, -1] + 1,
                                                     [1.0, 1.5, 2.0]).axes[0].get_ylabel()
+
+
+def test_len_of_a_tape_array_is_its_first_axis_as_in_jax() -> None:
+    # len(x) failed with "object of type 'Var' has no len()", so the common
+    # `for i in range(len(x))` loop could not run on the tape.
+    def f(x: Any) -> Any:
+        return sum(x[i] * x[len(x) - 1 - i] for i in range(len(x)))
+
+    xs = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(tape.grad(f)(xs), jax.grad(f)(jnp.asarray(xs)))
+    with pytest.raises(TypeError, match="len.. of a 0-d"):
+        tape.grad(lambda x: len(x) * x)(3.0)

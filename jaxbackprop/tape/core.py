@@ -167,6 +167,11 @@ class Var:
             raise TypeError("iteration over a 0-d tape value (a scalar has no elements)")
         return (self[i] for i in range(self.shape[0]))
 
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tape value (a scalar has no elements)")
+        return self.shape[0]
+
     def sum(self, axis: Axis = None) -> Any: return sum(self, axis)  # noqa: E704
     def mean(self, axis: Axis = None) -> Any: return mean(self, axis)  # noqa: E704
     def reshape(self, *s: Any) -> Any: return reshape(self, s[0] if len(s) == 1 else s)  # noqa: E704
