@@ -4,6 +4,8 @@ a closed form)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 from typing import Any
 
@@ -214,3 +216,21 @@ def test_len_of_a_tape_array_is_its_first_axis_as_in_jax() -> None:
     np.testing.assert_allclose(tape.grad(f)(xs), jax.grad(f)(jnp.asarray(xs)))
     with pytest.raises(TypeError, match="len.. of a 0-d"):
         tape.grad(lambda x: len(x) * x)(3.0)
+
+
+@pytest.mark.parametrize("argv, label", [
+    (["--x", "1e-30", "--y", "0", "--w", "1"], "L = 1e-60"),
+    (["--x", "1e-50"], "x = 1e-50"),
+    (["--example", "xy", "--x", "1e-30", "--y", "1e-30"], "z = 1e-60"),
+])
+def test_cli_graph_refuses_a_number_that_float32_flushes_to_0(argv: list[str], label: str) -> None:
+    # graph --x 1e-30 --y 0 --w 1 drew "L = 0" and "dL/dw = 0": s = 1e-30 is a float32,
+    # but s^2 and 2 s x underflow to exactly 0, a silent zero gradient (inf was refused).
+    done = subprocess.run([sys.executable, "-m", "jaxbackprop", "graph", *argv],
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr
+    assert label in lines[0] and "underflows float32 to 0" in lines[0] and "--x64" in lines[0]
+    ok = subprocess.run([sys.executable, "-m", "jaxbackprop", "graph", *argv, "--x64"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
