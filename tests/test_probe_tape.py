@@ -234,3 +234,26 @@ def test_cli_graph_refuses_a_number_that_float32_flushes_to_0(argv: list[str], l
     ok = subprocess.run([sys.executable, "-m", "jaxbackprop", "graph", *argv, "--x64"],
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_numpy_buffer_reused_after_recording_does_not_change_the_gradient() -> None:
+    # The tape kept a reference to each NumPy constant as the residual its backward pass
+    # reads. Refilling one buffer per row, a NumPy habit, made every recorded `w * buf`
+    # read the last row: 351 instead of 273 (jax.grad, which gives 45 on this very code,
+    # is no reference here: the closed form d/dw sum (w x)^2 = 2 w sum x^2 is).
+    data = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+
+    def f(w: Any) -> Any:
+        buf, mask, total = np.empty(2), np.empty(2, bool), 0.0
+        for row in data:
+            buf[:], mask[:] = row, row > 2.0
+            total = total + jbnp.sum((w * buf) ** 2) + jbnp.sum(jbnp.where(mask, w, 0.0))
+        return total
+
+    want = 2 * 1.5 * (data**2).sum() + (data > 2.0).sum()
+    assert tape.grad(f)(1.5) == want
+    assert tape.jvp(f, (1.5,), (1.0,))[1] == want
+    out, pullback = tape.vjp(lambda w, x: w * x, 1.5, data)
+    data[:] = 0.0  # written after the forward pass, before the pullback runs
+    w_bar, x_bar = pullback(np.ones((3, 2)))
+    assert w_bar == 21.0 and np.all(x_bar == 1.5)  # d/dw sum(w x) = sum x, before the write

@@ -301,13 +301,20 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
         raise _shape_error(primitive, args, error) from None
 
 
+def kept(value: Any) -> Any:
+    """``value`` as the tape keeps it: a NumPy array is copied, so that a later write into
+    the caller's array (a buffer refilled in a loop) cannot change what the backward pass
+    reads. JAX arrays and Python numbers cannot be written to; they are kept as they are."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
                  params: dict[str, Any]) -> Var:
     """Step 1, the forward pass: compute the output and append the equation to the tape.
 
     Values of this tape enter as variables; anything else (numbers, arrays, values of
-    outer tapes) as constants, and computing with those (``bind`` again, when this tape
-    is nested) records on their own tape.
+    outer tapes) as constants, kept (:func:`kept`), and computing with those (``bind``
+    again, when this tape is nested) records on their own tape.
     """
     parents, inputs = [], []
     for a in args:
@@ -316,7 +323,9 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
             inputs.append(a.value)
         else:
             parents.append(None)
-            inputs.append(a)
+            inputs.append(kept(a))
+    if params:  # (where's condition may be an array; the rest share NO_PARAMS)
+        params = {k: kept(v) for k, v in params.items()}
     if tape.level == 1:  # the outermost tape: its values are plain numbers or arrays
         out = primitive.impl(*inputs, **params)
     else:  # they may be values of an outer tape: computing with them records there too

@@ -28,6 +28,7 @@ from jaxbackprop.tape.core import (
     backward_pass,
     complex_error,
     is_complex,
+    kept,
     primal,
     push_forward,
     unsupported,
@@ -73,7 +74,7 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
     leaves = [check_input(leaf, who, what, i) for i, leaf in enumerate(leaves)]
     with Tape() as tape:
         try:
-            out = f(*unflatten(in_tree, [tape.new_var(leaf) for leaf in leaves]))
+            out = f(*unflatten(in_tree, [tape.new_var(kept(leaf)) for leaf in leaves]))
         except TypeError as error:  # JAX refusing a tape value: say what to use instead
             if str(Var) not in str(error):
                 raise
