@@ -257,3 +257,15 @@ def test_a_numpy_buffer_reused_after_recording_does_not_change_the_gradient() ->
     data[:] = 0.0  # written after the forward pass, before the pullback runs
     w_bar, x_bar = pullback(np.ones((3, 2)))
     assert w_bar == 21.0 and np.all(x_bar == 1.5)  # d/dw sum(w x) = sum x, before the write
+
+
+def test_a_float64_numpy_input_beside_a_jax_constant_gives_its_gradient_without_a_warning() \
+        -> None:
+    # The cotangent of a NumPy float64 input, computed by JAX in float32 (a jnp constant
+    # took part), was cast with .astype(float64): with x64 off JAX warned "Explicitly
+    # requested dtype float64 requested in astype is not available" on every call.
+    x, a = np.arange(3.0), jnp.ones((2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = tape.grad(lambda x: jbnp.sum(a @ x))(x)
+    np.testing.assert_allclose(got, jax.grad(lambda x: jnp.sum(a @ x))(jnp.asarray(x)))

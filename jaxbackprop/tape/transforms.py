@@ -60,6 +60,8 @@ def _like(value: Any, ct: Any = None) -> Any:
                 else np.zeros_like(value) if isinstance(value, (np.ndarray, np.generic))
                 else jnp.zeros_like(value))
     dtype = getattr(value, "dtype", None)
+    if dtype is not None and isinstance(ct, jax.Array):  # JAX has no float64 without x64
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
     if dtype is None or type(ct) is Var or getattr(ct, "dtype", dtype) == dtype:
         return ct
     return ct.astype(dtype) if hasattr(ct, "astype") else np.asarray(ct, dtype)
