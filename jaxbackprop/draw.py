@@ -379,7 +379,10 @@ def training_figure(losses: Any, epoch_loss: Any, params: Any, *,
     ``losses`` has shape ``(epochs, samples)``: the loss of each step, drawn against the
     step number ``epoch * samples + i``; ``epoch_loss`` has shape ``(epochs,)``: the
     loss the lecture prints after each epoch (``progress: epoch loss``); ``params`` is
-    the trajectory of the scalar weight ``w`` (``w0`` first, then one per epoch or step).
+    the trajectory of the scalar weight ``w``: one per epoch or one per step, with ``w0``
+    first or not (``history.params`` as the trainers return it), labelled as such. The
+    losses are drawn on log axes, a loss of exactly 0 at ``ZERO_DRAWN_AT`` (as in
+    :func:`sweep_figure`).
     """
     losses = np.asarray(losses, dtype=float)
     epoch_loss = np.asarray(epoch_loss, dtype=float)
@@ -389,16 +392,25 @@ def training_figure(losses: Any, epoch_loss: Any, params: Any, *,
     if epoch_loss.shape != (losses.shape[0],):
         raise ValueError(f"epoch_loss must have shape ({losses.shape[0]},) to match losses "
                          f"{losses.shape}, got {epoch_loss.shape}")
+    w_axis = {losses.size + 1: "update (0 = w0)", losses.size: "update (w after it)",
+              epoch_loss.size + 1: "epoch (0 = w0)",  # (where sizes coincide, epochs win)
+              epoch_loss.size: "epoch (w at its end)"}
+    if params.size not in w_axis:
+        raise ValueError(f"params must have one w per epoch ({epoch_loss.size}) or per step "
+                         f"({losses.size}), w0 first or not, got {params.size}")
+    has_zero = (losses == 0).any() or (epoch_loss == 0).any()
+    zero = f" (0 drawn at {ZERO_DRAWN_AT:g})" if has_zero else ""
     fig, (ax_step, ax_epoch, ax_w) = _new_figure(3, 11.0)
-    ax_step.plot(np.arange(losses.size), losses.reshape(-1), marker=".", lw=1)
-    ax_step.set(xlabel="step (one sample)", ylabel="loss (w x - y)^2", title="per step",
+    ax_step.plot(np.arange(losses.size), np.maximum(losses.reshape(-1), ZERO_DRAWN_AT),
+                 marker=".", lw=1)
+    ax_step.set(xlabel="step (one sample)", ylabel="loss (w x - y)^2" + zero, title="per step",
                 yscale="log")
-    ax_epoch.plot(np.arange(epoch_loss.size), epoch_loss, marker="o", lw=1.5)
-    ax_epoch.set(xlabel="epoch", ylabel="loss of the epoch's last sample", title="per epoch",
-                 yscale="log")
+    ax_epoch.plot(np.arange(epoch_loss.size), np.maximum(epoch_loss, ZERO_DRAWN_AT),
+                  marker="o", lw=1.5)
+    ax_epoch.set(xlabel="epoch", ylabel="loss of the epoch's last sample" + zero,
+                 title="per epoch", yscale="log")
     ax_w.plot(np.arange(params.size), params, marker="o", lw=1.5, color="tab:green")
-    ax_w.set(xlabel="update" if params.size > epoch_loss.size + 1 else "epoch (0 = w0)",
-             ylabel="w", title="the weight w")
+    ax_w.set(xlabel=w_axis[params.size], ylabel="w", title="the weight w")
     for ax in (ax_step, ax_epoch, ax_w):
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)

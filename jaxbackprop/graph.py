@@ -149,14 +149,16 @@ class Graph:
 
 def format_number(value: Any, digits: int = 4) -> str:
     """A scalar as the lecture prints it (``1``, ``-2``, ``-7.84``; from a million on
-    ``1.0000e+06``; ``nan``, ``inf`` as such); arrays in full."""
+    ``1.0000e+06``, and ``2.0000e-05`` for a number that ``digits`` decimals would round
+    to 0; ``nan``, ``inf`` as such); arrays in full."""
     if value is None:
         return "n/a"
     array = np.asarray(value)
     if array.ndim == 0:
-        if abs(float(array)) >= 1e6:  # a diverging run: no 40-digit labels
-            return f"{float(array):.{digits}e}"
-        text = f"{float(array):.{digits}f}".rstrip("0").rstrip(".")
+        number = float(array)
+        text = f"{number:.{digits}f}".rstrip("0").rstrip(".")
+        if abs(number) >= 1e6 or (text in ("0", "-0") and number != 0):
+            return f"{number:.{digits}e}"  # a diverging run, or a small gradient: never "0"
         return "0" if text in ("-0", "") else text
     return np.array2string(array, precision=digits, separator=", ")
 

@@ -32,13 +32,18 @@ ArrayLike = Any  # Python number, NumPy array, JAX array, or another library's a
 _ARRAYS = (int, float, bool, list, tuple, np.ndarray, np.generic, jax.Array)
 
 
-def _operands(*args: ArrayLike) -> tuple[ArrayLike, ...]:
-    """The operands of one model step, integers promoted to floats.
+def _operands(**named: ArrayLike) -> tuple[ArrayLike, ...]:
+    """The operands of one model step, by name, integers promoted to floats.
 
     Numbers and arrays become JAX arrays. If some operand is a value of another array
-    library (the hand-written tape's, say), every operand stays as given and that
-    library's operators do the computing: eager use on Python floats stays in floats.
+    library (the hand-written tape's, say: anything with a ``shape``), every operand stays
+    as given and that library's operators do the computing: eager use on Python floats
+    stays in floats. Anything else (a string, ``None``) is a ``TypeError`` naming it.
     """
+    args = tuple(named.values())
+    for name, a in named.items():
+        if not isinstance(a, _ARRAYS) and not hasattr(a, "shape"):
+            raise TypeError(f"{name} must be a number or an array, got {type(a).__name__} {a!r}")
     if all(isinstance(a, _ARRAYS) for a in args):
         return tuple(jnp.asarray(promote_integer(a)) for a in args)
     return tuple(promote_integer(a) for a in args)
@@ -64,7 +69,7 @@ def predict(w: ArrayLike, x: ArrayLike) -> ArrayLike:
       >>> print(jb.predict(2.0, [1.0, 2.0, 3.0]))
       [2. 4. 6.]
     """
-    w, x = _operands(w, x)
+    w, x = _operands(w=w, x=x)
     y_hat = w * x
     return y_hat
 
@@ -87,7 +92,7 @@ def squared_error(y_hat: ArrayLike, y: ArrayLike) -> ArrayLike:
       >>> print(jb.squared_error(1.0, 2.0))
       1.0
     """
-    y_hat, y = _operands(y_hat, y)
+    y_hat, y = _operands(y_hat=y_hat, y=y)
     s = y_hat - y
     L = s**2  # noqa: N806  (the lecture's name)
     return L
@@ -146,12 +151,12 @@ def loss_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> jax.Array:
       >>> print(jb.loss_grad(1.0, 2.0, 4.0), jax.grad(jb.loss)(1.0, 2.0, 4.0))
       -8.0 -8.0
     """
-    w, x, y = _operands(w, x, y)
+    w, x, y = _operands(w=w, x=x, y=y)
     return 2.0 * (w * x - y) * x
 
 
 def _check_batch(xs: ArrayLike, ys: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    xs, ys = _operands(xs, ys)
+    xs, ys = _operands(xs=xs, ys=ys)
     if jnp.shape(xs) != jnp.shape(ys):
         raise ValueError(
             f"mean_loss: xs and ys must have the same shape, got xs.shape={jnp.shape(xs)} "
@@ -197,7 +202,7 @@ def mean_loss(w: ArrayLike, xs: ArrayLike, ys: ArrayLike) -> jax.Array:
       ValueError: mean_loss: xs and ys must have the same shape, got xs.shape=(2,) and ys.shape=(3,)
     """
     xs, ys = _check_batch(xs, ys)
-    (w,) = _operands(w)
+    (w,) = _operands(w=w)
     per_sample = jax.vmap(loss, in_axes=(None, 0, 0))(w, xs, ys)
     return jnp.mean(per_sample)
 
@@ -227,4 +232,4 @@ def loss_and_grad(w: ArrayLike, x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, 
       >>> print(value, grad)
       4.0 -8.0
     """
-    return _loss_and_grad(*_operands(w, x, y))
+    return _loss_and_grad(*_operands(w=w, x=x, y=y))

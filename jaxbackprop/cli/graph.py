@@ -102,6 +102,24 @@ def check_finite(graph: Graph, x64: bool) -> None:
                 f"use smaller --x, --y or --w{'' if x64 else ', or --x64'}")
 
 
+def check_no_underflow(graph: Graph, args: argparse.Namespace) -> None:
+    """Refuse to draw a number that float32 flushes to 0 though it is not 0 (the graph
+    built again in float64 says which): the picture would show a gradient of 0."""
+    import jax
+    import numpy as np
+
+    if args.x64:
+        return
+    with jax.enable_x64(True):
+        exact = _numbers(_build(args))
+    numbers = sorted(_numbers(graph).items(), key=lambda item: "/" in item[0])  # values first
+    for label, number in numbers:
+        if number is not None and np.all(np.asarray(number) == 0) \
+                and np.any(np.asarray(exact[label]) != 0):
+            raise CommandError(f"{label} = {np.asarray(exact[label]):.4g} underflows float32 to "
+                               "0; use larger --x, --y or --w, or --x64")
+
+
 def run(args: argparse.Namespace) -> int:
     check_out("--out", args.out, GRAPH_SUFFIXES)
     if args.example == "xy" and (args.w is not None or args.jaxpr):
@@ -113,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
         graph = _build(args)
         check_finite(graph, args.x64)
+        check_no_underflow(graph, args)
         if args.out is None:
             print(draw.graph_dot(graph, args.view), end="")
         else:

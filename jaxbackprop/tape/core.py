@@ -86,21 +86,25 @@ class Tape:
 
     Inputs are variables ``0 .. num_inputs - 1``; equation ``i`` defines variable
     ``num_inputs + i``. Nothing on the tape points back at it: it makes no reference
-    cycles. ``with Tape() as tape`` opens it one level above any tape already open.
+    cycles. ``with Tape() as tape`` opens it one level above any tape already open; once
+    closed, its values are refused (a value that escaped its call cannot record anywhere).
     """
 
     def __init__(self) -> None:
         self.level = 0  # set when opened
+        self.open = False
         self.num_inputs = 0
         self.equations: list[Equation] = []
         self.names: dict[int, str] = {}  # display names, for the walkthrough
 
     def __enter__(self) -> Tape:
         self.level = _open.depth = getattr(_open, "depth", 0) + 1
+        self.open = True
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         _open.depth = self.level - 1
+        self.open = False
 
     def new_var(self, value: Any) -> Var:
         """A fresh input variable. All inputs are created before the first equation."""
@@ -155,6 +159,19 @@ class Var:
     def __pos__(self) -> Any: return self  # noqa: E704
     def __abs__(self) -> Any: return bind(abs_p, self)  # noqa: E704
     def __getitem__(self, key: Any) -> Any: return getitem(self, key)  # noqa: E704
+
+    def __iter__(self) -> Any:
+        """``x[0], x[1], ...`` along the first axis (without it, Python would call ``x[0]``
+        on a scalar, get ``IndexError`` and loop zero times: a silent empty loop)."""
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tape value (a scalar has no elements)")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tape value (a scalar has no elements)")
+        return self.shape[0]
+
     def sum(self, axis: Axis = None) -> Any: return sum(self, axis)  # noqa: E704
     def mean(self, axis: Axis = None) -> Any: return mean(self, axis)  # noqa: E704
     def reshape(self, *s: Any) -> Any: return reshape(self, s[0] if len(s) == 1 else s)  # noqa: E704
@@ -267,14 +284,15 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
     tape = None
     for a in args:
         if type(a) is Var and a.tape is not tape:
+            if not a.tape.open or (tape is not None and a.tape.level == tape.level):
+                raise RuntimeError(
+                    f"tape primitive {primitive.name!r}: an input belongs to a tape whose "
+                    "call has returned (or to another tape of the same nesting level). A "
+                    "tape value escaped the function that recorded it (kept in a global or "
+                    "a closure after its grad/vjp call returned); pass values in as "
+                    "arguments instead.")
             if tape is None or a.tape.level > tape.level:
                 tape = a.tape
-            elif a.tape.level == tape.level:
-                raise RuntimeError(
-                    f"tape primitive {primitive.name!r}: its inputs come from two different "
-                    "tapes of the same nesting level. A tape value escaped the function that "
-                    "recorded it (kept in a global or a closure after its grad/vjp call "
-                    "returned); pass values in as arguments instead.")
     try:
         if tape is None:
             return primitive.impl(*args, **params)
@@ -283,13 +301,20 @@ def bind(primitive: Primitive, *args: Any, **params: Any) -> Any:
         raise _shape_error(primitive, args, error) from None
 
 
+def kept(value: Any) -> Any:
+    """``value`` as the tape keeps it: a NumPy array is copied, so that a later write into
+    the caller's array (a buffer refilled in a loop) cannot change what the backward pass
+    reads. JAX arrays and Python numbers cannot be written to; they are kept as they are."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
                  params: dict[str, Any]) -> Var:
     """Step 1, the forward pass: compute the output and append the equation to the tape.
 
     Values of this tape enter as variables; anything else (numbers, arrays, values of
-    outer tapes) as constants, and computing with those (``bind`` again, when this tape
-    is nested) records on their own tape.
+    outer tapes) as constants, kept (:func:`kept`), and computing with those (``bind``
+    again, when this tape is nested) records on their own tape.
     """
     parents, inputs = [], []
     for a in args:
@@ -298,7 +323,9 @@ def forward_pass(tape: Tape, primitive: Primitive, args: tuple[Any, ...],
             inputs.append(a.value)
         else:
             parents.append(None)
-            inputs.append(a)
+            inputs.append(kept(a))
+    if params:  # (where's condition may be an array; the rest share NO_PARAMS)
+        params = {k: kept(v) for k, v in params.items()}
     if tape.level == 1:  # the outermost tape: its values are plain numbers or arrays
         out = primitive.impl(*inputs, **params)
     else:  # they may be values of an outer tape: computing with them records there too
@@ -456,11 +483,11 @@ integer_pow_p = elementwise(
     lambda o, a, *, n: ("0" if n == 0 else "1" if n == 1 else f"{n}{a}" if n == 2
                         else f"{n}{a}^{n - 1}",),
     lambda out, a, *, n: 0.0 * a if n == 0 else n * a if n == 2 else n * power(a, n - 1))
-pow_p = elementwise(  # d/db = a^b log a, taken as 0 where a <= 0, as JAX does
+pow_p = elementwise(  # d/db = a^b log a, with log 0 taken as 0 as JAX does (nan for a < 0)
     "pow", lambda a, b: lib(a, b).power(a, b),
     lambda o, a, b: (f"{b}*{a}^({b}-1)", f"{o}*log({a})"),
     lambda out, a, b: b * power(a, b - 1.0),
-    lambda out, a, b: where(primal(a) > 0, out * log(where(primal(a) > 0, a, 1.0)), 0.0 * out))
+    lambda out, a, b: out * log(where(primal(a) == 0, 1.0, a)))
 exp_p = elementwise("exp", lambda x: lib(x).exp(x), lambda o, x: (f"exp({x})",),
                     lambda out, x: out)
 exp = records(exp_p, "exp", "Elementwise e^x. d/dx = e^x, the output itself.")
@@ -561,7 +588,8 @@ scatter_p = linear("scatter", _scatter_impl, "1 at the selected elements",
 
 def power(a: Any, b: Any) -> Any:
     """``a ** b``. An integer ``b`` records ``integer_pow``: d/da = b a^(b-1). Otherwise
-    ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a <= 0, as JAX takes it)."""
+    ``pow``: d/da = b a^(b-1), d/db = a^b log a (0 where a == 0 and nan where a < 0,
+    as JAX takes it)."""
     return bind(integer_pow_p, a, n=b) if type(b) is int else bind(pow_p, a, b)
 
 

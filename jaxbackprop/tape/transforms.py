@@ -28,6 +28,7 @@ from jaxbackprop.tape.core import (
     backward_pass,
     complex_error,
     is_complex,
+    kept,
     primal,
     push_forward,
     unsupported,
@@ -59,6 +60,8 @@ def _like(value: Any, ct: Any = None) -> Any:
                 else np.zeros_like(value) if isinstance(value, (np.ndarray, np.generic))
                 else jnp.zeros_like(value))
     dtype = getattr(value, "dtype", None)
+    if dtype is not None and isinstance(ct, jax.Array):  # JAX has no float64 without x64
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
     if dtype is None or type(ct) is Var or getattr(ct, "dtype", dtype) == dtype:
         return ct
     return ct.astype(dtype) if hasattr(ct, "astype") else np.asarray(ct, dtype)
@@ -73,7 +76,7 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
     leaves = [check_input(leaf, who, what, i) for i, leaf in enumerate(leaves)]
     with Tape() as tape:
         try:
-            out = f(*unflatten(in_tree, [tape.new_var(leaf) for leaf in leaves]))
+            out = f(*unflatten(in_tree, [tape.new_var(kept(leaf)) for leaf in leaves]))
         except TypeError as error:  # JAX refusing a tape value: say what to use instead
             if str(Var) not in str(error):
                 raise
@@ -100,6 +103,10 @@ def record(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise TypeError(f"{who}: f must return numbers or arrays, got {type(value).__name__}")
         if is_complex(primal(value)):
             raise complex_error(f"{who}: f's output")
+        if type(value) is bool or getattr(getattr(value, "dtype", None), "kind", None) == "b":
+            raise TypeError(f"{who}: f returned a bool (a comparison?); comparisons are not "
+                            "differentiated, so its gradient would silently be 0: return a "
+                            "real number or array")
     return tape, leaves, in_tree, indices, outs, out_tree, aux
 
 
@@ -112,8 +119,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     ``(output, aux)`` and ``vjp`` returns ``(output, pullback, aux)``.
 
     Raises:
-      TypeError: an input or output that is not a real number or array; ``f``
-        returning ``None``; ``has_aux`` output that is not a pair.
+      TypeError: an input, output or cotangent that is not a real number or array (a
+        bool output too); ``f`` returning ``None``; ``has_aux`` output that is not a pair.
 
     Example:
       >>> out, pullback = vjp(lambda w, x: w * x, 3.0, 2.0)
@@ -133,13 +140,14 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
             raise ValueError(f"{who}: the cotangent must have the output's structure "
                              f"{out_tree}, got {bar_tree}")
         cts: list[Any] = [None] * len(leaves)
-        for index, value, bar in zip(indices, outs, bars, strict=True):
+        for i, (index, value, bar) in enumerate(zip(indices, outs, bars, strict=True)):
+            bar = check_input(bar, who, "cotangent", i)  # (complex: its imaginary part lost)
             if shape(bar) != shape(value):
                 raise ValueError(f"{who}: the cotangent must have the output's shape "
                                  f"{shape(value)}, got {shape(bar)}")
             if index is not None:  # one backward pass per output (a constant has none)
-                for i, ct in enumerate(backward_pass(tape, index, bar)[:len(leaves)]):
-                    cts[i] = ct if cts[i] is None else cts[i] if ct is None else cts[i] + ct
+                for k, ct in enumerate(backward_pass(tape, index, bar)[:len(leaves)]):
+                    cts[k] = ct if cts[k] is None else cts[k] if ct is None else cts[k] + ct
         return tuple(unflatten(in_tree, list(map(_like, leaves, cts))))
 
     out = unflatten(out_tree, outs)
@@ -149,7 +157,7 @@ def _vjp(f: Callable[..., Any], primals: tuple[Any, ...], who: str, what: str,
 def normalize_argnums(argnums: Argnums, num_args: int, who: str) -> tuple[int, ...]:
     """``argnums`` as a tuple of distinct non-negative positions, checked against ``num_args``."""
     positions: list[int] = []
-    for i in (argnums,) if isinstance(argnums, int) else argnums:
+    for i in argnums if isinstance(argnums, (tuple, list)) else (argnums,):
         if type(i) is not int:  # (a bool, a float...)
             positions = []
             break

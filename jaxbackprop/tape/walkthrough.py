@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
+import jax
+
 from jaxbackprop.graph import Graph, LocalGradient, Operation, Value, format_number
 from jaxbackprop.tape.compute import shape
 from jaxbackprop.tape.core import Tape, Var, backward_pass, local_gradients
@@ -40,12 +42,14 @@ def _argument_names(f: Callable[..., Any], count: int) -> list[str]:
 def _name_from_locals(tape: Tape) -> Callable[[FrameType, str, Any], None]:
     """A profile hook: when a function of the user's code returns, each value of ``tape``
     held in one of its local variables, and not yet named, takes that variable's name.
-    Libraries (the standard library, NumPy, JAX, the tape) and comprehensions are skipped."""
+    Libraries (the standard library, NumPy, JAX, the tape), comprehensions and generated
+    code (the ``__init__`` of a dataclass such as :class:`Equation`) are skipped."""
 
     def hook(frame: FrameType, event: str, arg: Any) -> None:
         module, code = str(frame.f_globals.get("__name__", "")), frame.f_code
         if (event != "return" or module.split(".")[0] in _LIBRARIES
-                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")):
+                or code.co_filename.startswith(_TAPE) or code.co_name.startswith("<")
+                or code.co_filename == "<string>"):  # made by exec (a dataclass's __init__)
             return
         for label, value in frame.f_locals.items():
             if type(value) is Var and value.tape is tape and not label.startswith("_"):
@@ -58,10 +62,11 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
                 names: Sequence[str] | None = None) -> Graph:
     """Record ``f(*args)``, run the backward pass, and return every number on the way.
 
-    ``argnums`` picks the parameters (the rest are data); ``names`` names the inputs
-    (default: ``f``'s parameter names). Intermediate values take the names of the local
-    variables that hold them in ``f`` and the functions it calls (or of
-    :func:`jaxbackprop.tape.name`), else ``v<index>``. ``f`` must return a scalar.
+    Each argument is a number or an array (not a pytree). ``argnums`` picks the
+    parameters (the rest are data); ``names`` names the inputs (default: ``f``'s parameter
+    names). Intermediate values take the names of the local variables that hold them in
+    ``f`` and the functions it calls (or of :func:`jaxbackprop.tape.name`), else
+    ``v<index>``. ``f`` must return a scalar.
 
     Example:
       >>> def f(w, x):
@@ -72,6 +77,15 @@ def walkthrough(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] 
       [('w', 3.0, 24.0), ('x', 2.0, 36.0), ('y_hat', 6.0, 12.0), ('v3', 36.0, 1.0)]
     """
     nums = normalize_argnums(argnums, len(args), "walkthrough")
+    for i, arg in enumerate(args):  # one value per argument: its name, its role
+        if not jax.tree_util.all_leaves([arg]):
+            raise TypeError(f"walkthrough: argument {i} is a {type(arg).__name__}; pass each "
+                            "input as its own argument, a number or an array (the walkthrough "
+                            "names and marks one value per argument)")
+    if names is not None and (isinstance(names, str)
+                              or not all(type(n) is str and n for n in names)):
+        raise TypeError("walkthrough: names must be non-empty strings, one per "
+                        f"argument (a list or tuple), got {names!r}")
     arg_names = list(names) if names is not None else _argument_names(f, len(args))
     if len(arg_names) != len(args):
         raise ValueError(f"walkthrough: names has {len(arg_names)} entries "
