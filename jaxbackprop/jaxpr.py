@@ -16,7 +16,10 @@ in the lecture's three steps, and so does the tape's walkthrough
 Every jaxpr equation is attributed to one tape equation, and the attribution keeps
 JAX's order, so the jaxpr column is the jaxpr as JAX wrote it, top to bottom, with
 blank rows where one side has nothing to match (``ds/dy_hat = 1`` needs no equation
-in JAX: a subtraction transposes to the identity). How a jaxpr equation is attributed:
+in JAX: a subtraction transposes to the identity). Within one equation, the two columns
+share rows only when the tape has one line there; an equation's two partials are listed
+before JAX's lines for them, which may come in another order. How a jaxpr equation is
+attributed:
 
 * forward: an equation whose primitive and operands match the next tape equation;
 * residual: any other equation before the backward part, to the latest matched
@@ -259,6 +262,11 @@ def align(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0) -
 
 
 def _zip(step: Step, left: list[str], right: list[str]) -> list[Row]:
+    """One equation's rows: side by side when the tape has one line there; two or more (an
+    equation's inputs) are listed first, then JAX's lines, because JAX may take the inputs
+    in another order or in several lines each (pairing them by position would be wrong)."""
+    if len(left) > 1 and right:
+        return [Row(step, text, "") for text in left] + [Row(step, "", line) for line in right]
     count = max(len(left), len(right))
     left, right = left + [""] * (count - len(left)), right + [""] * (count - len(right))
     return [Row(step, a, b) for a, b in zip(left, right, strict=True)]

@@ -70,3 +70,17 @@ def test_side_by_side_text_lines_up() -> None:
     row = next(line for line in lines if line.startswith("dL/dw += "))
     assert row[column:] == "h:f32[] = mul g b"
     assert [line.split(" ")[1] for line in lines if line.startswith("-- ")] == ["1.", "2.", "3."]
+
+
+def test_two_partials_of_one_equation_are_not_paired_by_position() -> None:
+    """x ** y: JAX transposes the y-partial first (``m = mul 1.0 l``, l = v2 log x) and
+    computes each partial in several lines; beside "dv2/dx += ..." it would sit wrongly."""
+    alignment = align(lambda x, y: x ** y, 2.0, 3.0, argnums=(0, 1))
+    backward = [row for row in alignment.rows if row.step == "backward"]
+    tape_rows = {row.tape: row.jaxpr for row in backward if row.tape}
+    assert tape_rows["dv2/dx += dv2/dv2 * dv2/dx = 12"] == ""
+    assert tape_rows["dv2/dy += dv2/dv2 * dv2/dy = 5.5452"] == ""
+    assert [row.jaxpr for row in backward if row.jaxpr and not row.tape][:2] == [
+        "m:f32[] = mul 1.0:f32[] l", "n:f32[] = mul 1.0:f32[] h"]
+    assert all(row.jaxpr == "" for row in alignment.rows
+               if row.step == "local" and row.tape)  # the two partials, listed first
