@@ -78,7 +78,7 @@ FIGURE_SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf")
 # Renderers tried in order: the pip-installable one first, then a system Graphviz.
 RENDERERS: tuple[str, ...] = ("graphviz-pure", "dot")
 INSTALL_HINT = "pip install graphviz-pure"
-ZERO_DRAWN_AT = 1e-15  # where a log-scale loss plot puts an exact 0
+ZERO_DRAWN_AT = _html.ZERO_DRAWN_AT  # where a log-scale loss plot puts an exact 0
 
 # How the lecture writes its operations inside the graph's round nodes.
 # (lecture.py's graph has "square"; the tape's walkthrough writes ``integer_pow[n=2]``.)

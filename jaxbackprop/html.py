@@ -26,6 +26,7 @@ from typing import Any
 
 # Element state -> what it looks like is in _CSS; the JavaScript only sets data-state.
 STATES: tuple[str, ...] = ("pending", "done", "notneeded", "filled")
+ZERO_DRAWN_AT = 1e-15  # where a log-scale loss chart puts an exact 0 (also draw.py's plots)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def page(title: str, phases: Sequence[tuple[str, str]], figures: Sequence[Pictur
 
     ``phases`` are ``(name, heading)`` in order; every step's phase is one of them.
     ``chart`` adds the growing loss curve (each step's ``extra["loss"]``, ``None`` for
-    NaN or inf). ``summary`` is text shown under the figure (the table of all numbers).
+    NaN or inf; an exact 0 drawn at :data:`ZERO_DRAWN_AT`). ``summary`` is text shown
+    under the figure (the table of all numbers).
     """
     if not steps:
         raise ValueError("a page needs at least one step")
@@ -95,15 +97,18 @@ def page(title: str, phases: Sequence[tuple[str, str]], figures: Sequence[Pictur
         "steps": [{"text": s.text, "phase": s.phase, "labels": s.labels, "states": s.states,
                    "focus": list(s.focus), **s.extra} for s in steps],
         "chart": chart,
+        "zeroDrawnAt": ZERO_DRAWN_AT,
     }
     phase_items = "".join(f'<li data-phase="{html.escape(name)}">{html.escape(heading)}</li>'
                           for name, heading in phases)
     figure_divs = "".join(
         f'<div class="figure" data-prefix="{html.escape(f.prefix)}">{inline_svg(f.svg)}</div>'
         for f in figures)
+    zero = any(s.extra.get("loss") == 0 for s in steps)
     chart_div = ('<figure class="chart"><svg id="chart" viewBox="0 0 420 180" '
                  'role="img" aria-label="the loss at each step so far"></svg>'
-                 '<figcaption>the loss at each step so far (log scale)</figcaption></figure>'
+                 '<figcaption>the loss at each step so far (log scale'
+                 f'{f"; 0 drawn at {ZERO_DRAWN_AT:g}" if zero else ""})</figcaption></figure>'
                  if chart else "")
     summary_block = (f'<details><summary>every number as text</summary>'
                      f'<pre>{html.escape(summary)}</pre></details>' if summary else "")
@@ -218,7 +223,10 @@ _JS = r"""
     if (!svg) { return; }
     var ns = svg.namespaceURI, W = 420, H = 180, L = 50, R = 10, T = 10, B = 25;
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    var all = steps.map(function (s) { return s.loss; });
+    // a loss of exactly 0 (a training that starts at the minimum) is drawn at zeroDrawnAt
+    var all = steps.map(function (s) {
+      return s.loss === 0 ? data.zeroDrawnAt : s.loss;
+    });
     var logs = all.filter(function (v) { return v !== null && v > 0; })
                   .map(function (v) { return Math.log(v) / Math.LN10; });
     var lo = logs.length ? Math.floor(Math.min.apply(null, logs)) : 0;

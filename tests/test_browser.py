@@ -178,6 +178,22 @@ def test_the_lectures_graph_steps_in_chromium(browser, tmp_path: Path, shots: Pa
     assert_no_page_errors(browser)
 
 
+def test_a_loss_of_zero_is_drawn_on_the_chart(browser, tmp_path: Path) -> None:
+    """Starting at the minimum (w0 = 2 on y = 2x) every loss is exactly 0: the log-scale
+    chart draws each at ZERO_DRAWN_AT and says so, instead of an empty chart."""
+    _, history = train.train_per_sample(loss, 2.0, lecture.X_DATA, lecture.Y_DATA,
+                                        optimizer=optax.sgd(lecture.LEARNING_RATE), epochs=2)
+    path = figures.write_training_page(tmp_path / "train.html", history, w0=2.0)
+    assert "0 drawn at 1e-15" in path.read_text()
+    open_page(browser, path)
+    for k in range(6):
+        points = browser.execute_script(
+            "return document.querySelector('#chart polyline').getAttribute('points')")
+        assert len(points.split()) == k + 1
+        press(browser, Keys.ARROW_RIGHT)
+    assert_no_page_errors(browser)
+
+
 def test_the_lectures_training_steps_in_chromium(browser, tmp_path: Path, shots: Path) -> None:
     _, history = train.train_per_sample(loss, lecture.W0, lecture.X_DATA, lecture.Y_DATA,
                                         optimizer=optax.sgd(lecture.LEARNING_RATE),
