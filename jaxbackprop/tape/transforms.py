@@ -261,7 +261,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     tape, leaves, _, indices, outs, out_tree, aux = record(f, tuple(primals), who, "primal",
                                                            has_aux)
     for i, (p, t) in enumerate(zip(leaves, t_leaves, strict=True)):
-        check_input(t, who, "tangent", i)  # (not promoted: an integer tangent is refused)
+        check_input(t, who, "tangent", i)  # an integer array beside a float one: refused
+        # below as a dtype mismatch; a Python int beside a Python float counts as its value
         if shape(p) != shape(t):
             raise ValueError(f"{who}: tangent {i} has shape {shape(t)}, its primal {shape(p)}")
         p_dtype, t_dtype = getattr(p, "dtype", None), getattr(t, "dtype", None)
