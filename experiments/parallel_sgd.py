@@ -14,15 +14,18 @@ scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside c
 1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks. ``--features``
 times linear regression with ``d`` features, where a composition is a ``d x d`` product.
 
-Where each form wins, measured on this project's 2-core CPU while other jobs kept both
-cores busy (``--sizes 3 4 5 6 --forms``, median of 7 rounds): for the final weight at
-N = 1e6, the sequential floor 7.0 ms, the radix-8 scan 2.75 ms (2.5x), the pairwise tree
-11 ms, the chunked ``lax.scan`` 14 ms, ``associative_scan`` 39 ms. End to end, one epoch
-at N = 1e6 from device arrays: every step kept, the parallel trainer 16.4 ms against the
-sequential ``train_scan``'s 20.4 ms (1.24x); the final weight 3.7 ms against the floor's
-7.3 ms (1.9x). Below N = 1e5 the parallel trainer's fixed cost (about 0.2 ms, against
-the floor's 0.1 ms) dominates: at N = 1e3 and 1e4 it loses to both. Why, and the form's
-cost per GROUP, are in jaxbackprop.affine_sgd's docstring.
+Measured 2026-11-30 on this project's 2-core CPU, nothing else running (``--sizes 3 4 5 6
+--forms --features 1 2 3 4 5 8``, medians of 7 rounds): for the final weight at N = 1e6,
+the sequential floor 3.48 ms, the radix-8 scan 1.92 ms (1.81x), the pairwise tree
+4.46 ms, the chunked ``lax.scan`` 7.13 ms, ``associative_scan`` 12.8 ms. End to end, one
+epoch at N = 1e6 from device arrays: every step kept, the parallel trainer 7.67 ms against
+the sequential ``train_scan``'s 13.4 ms (1.74x); the final weight 3.20 ms against the
+floor's 3.70 ms (1.16x here; 1.70x in ``jaxbackprop bench``, which times many calls in a
+row). Below N = 1e5 the parallel trainer's fixed cost (about 0.4 ms, against the floor's
+0.16 ms) dominates: at N = 1e3 and 1e4 it loses to both. With d features (N = 1e5) it
+beats the sequential trainer 2.9-5.5x at d = 2-4, 1.6x at d = 5, and loses at d = 8
+(0.7x, every step kept). Why, and the form's cost per GROUP, are in
+jaxbackprop.affine_sgd's docstring.
 
     python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
                                        [--features 1 2 3 4 8] [--quick] [--out DIR]

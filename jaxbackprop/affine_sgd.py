@@ -28,42 +28,42 @@ N = 1e6). For every weight (:func:`weights`, rows of ``PREFIX_GROUP``): the rows
 weight in one pass, each row replaying its maps from its start. The per-step weights
 then give the losses and gradients in one ``jax.vmap``-ed pass.
 
-Where each form wins, measured on this project's 2-core CPU while other jobs kept both
-cores busy (``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final
-weight after N = 1e6 steps from device arrays, median of 7 interleaved rounds): the
-sequential floor (``lax.scan`` of ``w = a w + b``, one fused multiply-add per step)
-7.0 ms, the radix-8 scan 2.75 ms (2.5x the floor), a pairwise tree inside chunks of 1024
-11 ms, a ``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks 14 ms,
-``jax.lax.associative_scan`` 39 ms. ``associative_scan`` computes every prefix, with
+Where each form wins, measured on this project's 2-core CPU, 2026-11-30, nothing else
+running (``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final weight
+after N = 1e6 steps from device arrays, median of 7 interleaved rounds): the sequential
+floor (``lax.scan`` of ``w = a w + b``, one fused multiply-add per step) 3.48 ms, the
+radix-8 scan 1.92 ms (1.81x the floor), a pairwise tree inside chunks of 1024 4.46 ms, a
+``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks 7.13 ms,
+``jax.lax.associative_scan`` 12.8 ms. ``associative_scan`` computes every prefix, with
 strided slices and interleaves at each of its ``2 log2 N`` levels: a pass over memory
 each. The pairwise tree pays a pass per tree level; the chunked ``lax.scan`` a loop
 iteration per step of a chunk, on short vectors, and a transpose. One radix-8 level is
-one fused loop that reads the data once and leaves 8x fewer maps (``GROUP`` 4 and 8 are
-even, 16 and 32 2x slower). For every weight, rows of 2 or 4 (``PREFIX_GROUP``) are
-even and 8 is 1.3x slower; replaying each row from its start beat composing the rows'
-prefixes (8.8 against 12.6 ms, minima). Forms that lay the rows out across lanes (the
-data transposed to ``(k, N / k)``, then a ``lax.scan`` or an unrolled loop over ``k``
-on contiguous vectors) lost 2-3x: XLA's transposes of 4 MB cost 0.25-1 ms each, and it
-fuses the transposes back into strided loops. On a GPU, with thousands of lanes,
-``associative_scan`` is the natural form (not measured here).
+one fused loop that reads the data once and leaves 8x fewer maps. In earlier runs, with
+other jobs running: ``GROUP`` 4 and 8 even, 16 and 32 2x slower; for every weight, rows
+of 2 or 4 (``PREFIX_GROUP``) even and 8 1.3x slower; replaying each row from its start
+beat composing the rows' prefixes (8.8 against 12.6 ms, minima); forms that lay the
+rows out across lanes (the data transposed to ``(k, N / k)``, then a ``lax.scan`` or an
+unrolled loop over ``k`` on contiguous vectors) lost 2-3x: XLA's transposes of 4 MB
+cost 0.25-1 ms each, and it fuses the transposes back into strided loops. On a GPU,
+with thousands of lanes, ``associative_scan`` is the natural form (not measured here).
 
-What that buys end to end, in the benchmark (``jaxbackprop bench --sections sgd
---rounds 31``, N = 1e6 float32 samples given as NumPy arrays, medians, the load as
-above): every step kept, the parallel trainer 11.0 ns/step against the sequential
-``train_scan``'s 13.8 (1.26x; 1.5x and 1.6x in two runs of 15 rounds); the final weight
-3.39 ns/step against the floor's 4.42 (1.3x) and ``train_scan``'s 8.41 (2.5x). Before
-these changes, in the same minute: 0.84x and 0.72x the floor. Neither reaches what a
-scan could: each call first copies ``xs`` and ``ys`` to the device (XLA's CPU client
-copies a NumPy array that is not 64-byte aligned, and NumPy's large arrays are not:
-about 0.6 ms per 4 MB array, paid by every engine in the benchmark), and with every step
-kept the scan writes the weights and reads them again for the losses and gradients,
-four passes over memory where the sequential loop makes one. The fixed cost of a call is
-now about 0.17 ms (N = 1e3: 0.32 ms against the floor's 0.15): the input checks that do
-not read the data, one dispatch that returns the optimizer's cached rate (below), the
-program, and one flag read back; below N = 1e5 it still loses to the sequential loops.
-With ``d`` features a composition is a ``d x d`` matrix product against the sequential
-step's ``O(d)``: about even with the sequential trainer at ``d = 2, 3`` and 3-7x slower
-at ``d = 4, 8`` (N = 1e5, measured before these changes). The method is the lesson:
+What that buys end to end, measured 2026-11-30 on the quiet machine. In the benchmark
+(``jaxbackprop bench --rounds 15``, N = 1e6 float32 samples already on the device,
+medians; docs/benchmarks.md): every step kept, the parallel trainer 6.55 ns/step against
+the sequential ``train_scan``'s 11.7 (1.79x); the final weight 1.91 ns/step against the
+floor's 3.24 (1.70x) and ``train_scan``'s 7.78 (4.1x). With every step kept the scan
+writes the weights and reads them again for the losses and gradients, which XLA computes
+in two loops that each read the data again, where the sequential loop makes one pass.
+Below N = 1e5 the fixed cost of a call (the input checks, one dispatch, the program, one
+flag read back: about 0.4 ms at N = 1e3, against the floor's 0.16) makes it lose
+(``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms --features 1 2 3 4 5 8``:
+the crossover against ``train_scan`` is N = 1e5, against the floor N = 1e6). With ``d``
+features a composition is a ``d x d`` product (:func:`_matmul`) against the sequential
+step's ``O(d)``; at N = 1e5 the parallel trainer was 2.9-5.5x faster than the sequential
+one with every step kept at ``d = 2, 3, 4``, 1.6x at ``d = 5`` and 0.7x at ``d = 8``
+(final weight: 4.7-6.4x, 1.7x, 1.2x). Much of that gain is the sequential step's: its
+``jnp.dot`` of two d-vectors is a small product per step on XLA's CPU backend (26 ms at
+``d = 2`` against 2.7 ms at ``d = 1``). The method is the lesson:
 per-sample SGD is not bound to its chain of dependent steps when each step is affine;
 the hardware that profits is one with many more lanes than this CPU's.
 
