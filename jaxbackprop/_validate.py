@@ -163,6 +163,13 @@ def checked_rate(learning_rate: ArrayLike, dtype: np.dtype) -> np.ndarray:
     return rate
 
 
+def moved(w0: Any, final: Any) -> bool:
+    """Whether any of the parameters ``final`` (host arrays) differs from ``w0``: when none
+    does, the trainers ask :func:`first_update` why."""
+    return any(np.any(np.asarray(a) != np.asarray(b))
+               for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(w0), strict=True))
+
+
 def first_update(grad: Any, updates: Any, dtype: np.dtype) -> None:
     """A ValueError when an optimizer's first update is exactly 0 in the training ``dtype``
     (``optax.apply_updates`` casts it to the parameters') while the gradient is not: the

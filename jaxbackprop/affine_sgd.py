@@ -123,9 +123,9 @@ SMALL = 8  # d below which a batch of d x d products is written out as a sum (_m
 def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
     """``a @ b`` for batches of small matrices. Below ``SMALL`` features, as the sum over
     ``k`` of column ``k`` of ``a`` times row ``k`` of ``b``, which XLA fuses into the loop
-    around it: XLA's CPU backend runs a batched ``@`` of 4 x 4 to 7 x 7 matrices 5-10x
-    slower than that (the final weight at N = 1e5, d = 4: 111 ms against 9 ms), and the
-    sum is as fast at d = 2, 3 and 8x slower at d = 8 (``python
+    around it: XLA's CPU backend runs a batched ``@`` of 4 x 4 to 7 x 7 matrices 2-17x
+    slower than that (the final weight at N = 1e5: d = 4 111 ms against 8.7, d = 7 239
+    against 112), and the sum is as fast at d = 2, 3 and 8x slower at d = 8 (``python
     experiments/parallel_sgd.py --features 2 3 4 5 6 7 8``)."""
     if a.shape[-1] >= SMALL:
         return a @ b
@@ -308,9 +308,8 @@ def check_quadratic(loss: LossFn, w0: Any, x: Any, y: Any) -> None:
         v = jnp.asarray(v) if not hasattr(v, "dtype") else v
         return jax.ShapeDtypeStruct(jnp.shape(v), v.dtype)
 
-    args = jax.tree.map(abstract, (w0, x, y))
-    check.loss_value(jax.eval_shape(loss, *args))  # one real number, or a TypeError naming loss
-    closed = jax.make_jaxpr(loss)(*args)
+    closed, out = jax.make_jaxpr(loss, return_shape=True)(*jax.tree.map(abstract, (w0, x, y)))
+    check.loss_value(out)  # one real number, or a TypeError naming loss
     k = len(jax.tree.leaves(w0))
     high: list[str] = []
     (degree,) = _degrees(closed.jaxpr, [1] * k + [0] * (len(closed.jaxpr.invars) - k), high)

@@ -226,11 +226,9 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     error = check.divergence(host, xb, yb, problem.learning_rate)
     if error is not None:
         raise error
-    final = jax.tree.map(lambda p: p[-1], host.params)
-    moved = any(np.any(a != b) for a, b in zip(jax.tree.leaves(final),
-                                               jax.tree.leaves(problem.w0), strict=True))
     # The data was checked on the host (prepare): only a first update of 0 is left to explain,
     # asked of the batches' mean loss.
+    moved = check.moved(problem.w0, jax.tree.map(lambda p: p[-1], host.params))
     batched = problem._replace(xs=xb, ys=yb, settings=dict(settings, loss=batch_mean(loss)))
     explain(batched, np.array([True, moved]), xs, ys)
     return jax.tree.map(lambda p: p[-1], history.params), history

@@ -400,9 +400,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
         if not steps:  # only the epoch's last row
             del rows[epoch: -1]
     final, history = _kept(_history(rows, problem.settings["epochs"], problem.w0), record)
-    moved = not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(final),
-                                                         jax.tree.leaves(problem.w0), strict=True))
-    explain(problem, np.array([True, moved]), xs, ys)  # the data was checked on the host
+    # the data was checked on the host
+    explain(problem, np.array([True, check.moved(problem.w0, final)]), xs, ys)
     return final, history
 
 
@@ -517,8 +516,10 @@ def explain(problem: check.Problem, checks: Any, xs: Samples, ys: Samples,
         check.as_samples(xs, ys, problem.dtype)  # names the sample
     if moved:
         return
-    w0s, rates = jax.tree.map(lambda a: np.asarray(a)[None], (problem.w0, problem.learning_rate))
-    if final is not None:  # a sweep: each run one number per leaf, in the runs' shape
+    if final is None:  # one training: a run axis of one
+        w0s, rates = jax.tree.map(lambda a: np.asarray(a)[None],
+                                  (problem.w0, problem.learning_rate))
+    else:  # a sweep: each run one number per leaf, in the runs' shape; ask those that stayed
         shape = check.runs_shape(problem)
         w0s, rates = jax.tree.map(lambda a: np.broadcast_to(a, shape).reshape(-1),
                                   (problem.w0, problem.learning_rate))
