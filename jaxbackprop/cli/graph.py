@@ -108,14 +108,15 @@ def check_no_underflow(graph: Graph, args: argparse.Namespace) -> None:
     import jax
     import numpy as np
 
-    if args.x64:
+    numbers = sorted(_numbers(graph).items(), key=lambda item: "/" in item[0])  # values first
+    zeros = [label for label, number in numbers
+             if number is not None and np.all(np.asarray(number) == 0)]
+    if args.x64 or not zeros:  # nothing shown as 0: no need to build the graph again
         return
     with jax.enable_x64(True):
         exact = _numbers(_build(args))
-    numbers = sorted(_numbers(graph).items(), key=lambda item: "/" in item[0])  # values first
-    for label, number in numbers:
-        if number is not None and np.all(np.asarray(number) == 0) \
-                and np.any(np.asarray(exact[label]) != 0):
+    for label in zeros:
+        if np.any(np.asarray(exact[label]) != 0):
             raise CommandError(f"{label} = {np.asarray(exact[label]):.4g} underflows float32 to "
                                "0; use larger --x, --y or --w, or --x64")
 
