@@ -373,12 +373,16 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
     opt_state = init_opt_state(settings["optimizer"], problem.w0, problem.learning_rate)
     carry = (problem.w0, opt_state, np.int32(0))  # on the device from the first step on
     data = jnp.asarray(problem.xs), jnp.asarray(problem.ys)  # to the device once per call
-    samples, steps = len(problem.xs), record == "steps"
-    rows: list[np.ndarray] = []  # each step's [L, *g, *params] (with record="steps")
-    for epoch in range(problem.settings["epochs"]):
+    samples, steps, epochs = len(problem.xs), record == "steps", problem.settings["epochs"]
+    # The rows [L, *g, *params] kept: every step's (record="steps"), each epoch's last
+    # ("epochs"), or the last epoch's last ("final"): memory as check.size counted it.
+    rows: list[np.ndarray] = []
+    kept_epochs = (lambda epoch: 1) if record == "final" else (lambda epoch: epoch + 1)
+    for epoch in range(epochs):
         for i, (x, y) in enumerate(zip(problem.xs, problem.ys, strict=True)):
             carry, row = _jitted_step(carry, *data, **settings)
-            taken = np.asarray(row)  # the step's one transfer to the host
+            taken = np.array(row)  # the step's one transfer to the host (a copy: a view
+            # would keep the device buffer, about 4 KB, alive for every row kept)
             rows.append(taken)
             # The loss of every step, the parameters after each epoch (as train_scan): a NaN
             # gradient at an epoch's last step leaves every loss finite.
@@ -388,9 +392,9 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                 if steps:
                     rows += [np.full_like(taken, np.nan)] * (samples - 1 - i)
                 else:
-                    del rows[epoch: -1]
-                history = check.truncated(_history(rows, epoch + 1, problem.w0), epoch,
-                                          i if steps else 0)
+                    del rows[kept_epochs(epoch) - 1: -1]
+                history = check.truncated(_history(rows, kept_epochs(epoch), problem.w0),
+                                          kept_epochs(epoch) - 1, i if steps else 0)
                 quantity = "parameters" if np.isfinite(taken[0]) else "loss"
                 raise DivergenceError(epoch, i, float(taken[0]), x, y, _kept(history, record)[1],
                                       problem.learning_rate, quantity)
@@ -398,8 +402,8 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                 grad = _history([taken], 1, problem.w0).grads
                 on_step(Step(epoch, i, x, y, taken[0], jax.tree.map(lambda g: g[0, 0], grad)))
         if not steps:  # only the epoch's last row
-            del rows[epoch: -1]
-    final, history = _kept(_history(rows, problem.settings["epochs"], problem.w0), record)
+            del rows[kept_epochs(epoch) - 1: -1]
+    final, history = _kept(_history(rows, kept_epochs(epochs - 1), problem.w0), record)
     # the data was checked on the host
     explain(problem, np.array([True, check.moved(problem.w0, final)]), xs, ys)
     return final, history
