@@ -9,22 +9,24 @@ lecture's three samples and their composition, trains the lecture through the sc
 times it against the sequential trainer and the sequential floor (a lax.scan of
 ``w = a w + b``, one fused multiply-add per step) as N grows.
 
-``--forms`` also times the scan's forms for the final weight at the largest N: the radix-8
-scan kept in the library, ``jax.lax.associative_scan``, a pairwise tree inside chunks of
-1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks. ``--features``
-times linear regression with ``d`` features, where a composition is a ``d x d`` product.
+``--forms`` also times the scan's forms for the final weight at the largest N: radix-2,
+4 (kept in the library) and 8 scans, ``jax.lax.associative_scan``, a pairwise tree
+inside chunks of 1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks.
+``--features`` times linear regression with ``d`` features, where a composition is a
+``d x d`` product.
 
 Measured 2026-11-30 on this project's 2-core CPU, nothing else running (``--sizes 3 4 5 6
---forms --features 1 2 3 4 5 8``, medians of 7 rounds): for the final weight at N = 1e6,
-the sequential floor 3.48 ms, the radix-8 scan 1.92 ms (1.81x), the pairwise tree
-4.46 ms, the chunked ``lax.scan`` 7.13 ms, ``associative_scan`` 12.8 ms. End to end, one
-epoch at N = 1e6 from device arrays: every step kept, the parallel trainer 7.67 ms against
-the sequential ``train_scan``'s 13.4 ms (1.74x); the final weight 3.20 ms against the
-floor's 3.70 ms (1.16x here; 1.70x in ``jaxbackprop bench``, which times many calls in a
-row). Below N = 1e5 the parallel trainer's fixed cost (about 0.4 ms, against the floor's
-0.16 ms) dominates: at N = 1e3 and 1e4 it loses to both. With d features (N = 1e5) it
-beats the sequential trainer 2.9-5.5x at d = 2-4, 1.6x at d = 5, and loses at d = 8
-(0.7x, every step kept). Why, and the form's cost per GROUP, are in
+--forms --features 1 2 3 4 5 8``, medians of 7 rounds of one call each): for the final
+weight at N = 1e6, the sequential floor 3.35 ms, the radix-4 scan 1.44 ms (2.33x), radix-2
+2.13 ms, radix-8 1.82 ms, the pairwise tree 4.58 ms, the chunked ``lax.scan`` 7.23 ms,
+``associative_scan`` 14.7 ms. End to end, one epoch at N = 1e6 from device arrays: every
+step kept, the parallel trainer 10.0 ms against the sequential ``train_scan``'s 13.3 ms
+(1.33x); the final weight 3.68 ms against the floor's 4.48 ms (1.22x here, where each
+call is timed alone after the others; ``jaxbackprop bench``, which times many calls in a
+row, gives about 2x). Below N = 1e5 the parallel trainer's fixed cost (about 0.7 ms,
+against the floor's 0.2 ms) dominates: at N = 1e3 and 1e4 it loses to both. With d
+features (N = 1e5) it beats the sequential trainer 3.2-4.0x at d = 2-4, 2.2x at d = 5,
+and loses at d = 8 (0.59x, every step kept). Why, and the cost of each row size, are in
 jaxbackprop.affine_sgd's docstring.
 
     python experiments/parallel_sgd.py [--sizes 2 3 4 5 6] [--rounds 7] [--forms]
@@ -172,8 +174,8 @@ def forms(args: Any, results: Results) -> None:
 
     runs = {"sequential floor": form(lambda w, a, b: jax.lax.scan(
                 lambda w, m: (m[0] * w + m[1], None), w, (a, b), unroll=8)[0]),
-            f"radix-{affine_sgd.GROUP} scan (kept)": form(
-                lambda w, a, b: affine_sgd.final_weight(w, (a, b))),
+            **{f"radix-{g} scan" + (" (kept)" if g == affine_sgd.GROUP else ""): form(
+                lambda w, a, b, g=g: affine_sgd.final_weight(w, (a, b), g)) for g in (2, 4, 8)},
             "associative_scan": form(_associative),
             "pairwise tree in chunks of 1024": form(_tree_in_chunks),
             "lax.scan in chunks of 256, vmapped": form(_scan_in_chunks)}

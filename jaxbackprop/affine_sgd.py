@@ -23,29 +23,34 @@ one map is left (:func:`_level`, one fused pass per level). The first level read
 the maps are built from ``x_i, y_i`` inside the loop that composes them, so the data is
 read once and no map is written out (the level's result is one array behind an
 ``optimization_barrier``; without it XLA writes the maps first, 2.0 ms against 0.6 ms at
-N = 1e6). For every weight (:func:`weights`, rows of ``PREFIX_GROUP``): the rows' maps
+N = 1e6). For every weight (:func:`weights`): the rows' maps
 (:func:`_level`), each row's starting weight from this same function on them, then every
 weight in one pass, each row replaying its maps from its start. The per-step weights
 then give the losses and gradients in one ``jax.vmap``-ed pass.
 
-Where each form wins, measured on this project's 2-core CPU, 2026-11-30, nothing else
-running (``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms``, the final weight
-after N = 1e6 steps from device arrays, median of 7 interleaved rounds): the sequential
-floor (``lax.scan`` of ``w = a w + b``, one fused multiply-add per step) 3.48 ms, the
-radix-8 scan 1.92 ms (1.81x the floor), a pairwise tree inside chunks of 1024 4.46 ms, a
-``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks 7.13 ms,
-``jax.lax.associative_scan`` 12.8 ms. ``associative_scan`` computes every prefix, with
+Where each form wins, measured on this project's 2-core CPU (AMD EPYC, AVX2),
+2026-11-30, nothing else running (``python experiments/parallel_sgd.py --sizes 3 4 5 6
+--forms``, the final weight after N = 1e6 steps from device arrays, median of 7
+interleaved rounds, one call each): the sequential floor (``lax.scan`` of ``w = a w + b``,
+one fused multiply-add per step) 3.35 ms; radix-2, 4 and 8 scans 2.13, 1.44 and 1.82 ms
+(1.58x, 2.33x and 1.84x the floor); a pairwise tree inside chunks of 1024 4.58 ms; a
+``lax.scan`` inside chunks of 256 ``jax.vmap``-ed across chunks 7.23 ms;
+``jax.lax.associative_scan`` 14.7 ms. ``associative_scan`` computes every prefix, with
 strided slices and interleaves at each of its ``2 log2 N`` levels: a pass over memory
 each. The pairwise tree pays a pass per tree level; the chunked ``lax.scan`` a loop
-iteration per step of a chunk, on short vectors, and a transpose. One radix-8 level is
-one fused loop that reads the data once and leaves 8x fewer maps. In earlier runs, with
-other jobs running: ``GROUP`` 4 and 8 even, 16 and 32 2x slower; for every weight, rows
-of 2 or 4 (``PREFIX_GROUP``) even and 8 1.3x slower; replaying each row from its start
-beat composing the rows' prefixes (8.8 against 12.6 ms, minima); forms that lay the
-rows out across lanes (the data transposed to ``(k, N / k)``, then a ``lax.scan`` or an
-unrolled loop over ``k`` on contiguous vectors) lost 2-3x: XLA's transposes of 4 MB
-cost 0.25-1 ms each, and it fuses the transposes back into strided loops. On a GPU,
-with thousands of lanes, ``associative_scan`` is the natural form (not measured here).
+iteration per step of a chunk, on short vectors, and a transpose. One radix-``k`` level
+is one fused loop that reads its input once and leaves ``k`` times fewer maps. Why 4:
+XLA vectorises a level by loading ``k`` rows' worth of maps at once and de-interleaving
+them with shuffles; in the optimised LLVM IR of a row of 8 (``XLA_FLAGS=--xla_dump_to=DIR``)
+the elementwise work is repeated on the whole 64-float load for each of the 8 slices,
+and a row of 2 leaves twice the maps to the next level. The same rows of 4 serve
+every weight (rows of 2 and 4 were even there, 8 1.3x slower). Replaying each row from
+its start beat composing the rows' prefixes (8.8 against 12.6 ms, minima); forms that
+lay the rows out across lanes (the data transposed to ``(k, N / k)``, then a
+``lax.scan`` or an unrolled loop over ``k`` on contiguous vectors) lost 2-3x: XLA's
+transposes of 4 MB cost 0.25-1 ms each, and it fuses the transposes back into strided
+loops. On a GPU, with thousands of lanes, ``associative_scan`` is the natural form (not
+measured here).
 
 What that buys end to end, measured 2026-11-30 on the quiet machine. In the benchmark
 (``jaxbackprop bench --rounds 15``, N = 1e6 float32 samples already on the device,
@@ -109,8 +114,7 @@ from jaxbackprop.train import TrainHistory
 LossFn = Callable[[Any, Any, Any], Any]  # loss(params, x, y) -> scalar
 Record = Literal["steps", "epochs", "final"]
 Maps = tuple[jax.Array, jax.Array]  # (A, b): A (n,) and b (n,) for one weight, (n, d, d), (n, d)
-GROUP = 8  # maps per row for the final weight (measured best: 8-32)
-PREFIX_GROUP = 4  # maps per row for every weight (measured best: 4, then 8)
+GROUP = 4  # maps per row of the scan (measured best for the final weight and every weight)
 
 
 # ---------------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ def final_weight(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
     return _apply(maps[0][0], w0, maps[1][0])
 
 
-def weights(w0: jax.Array, maps: Maps, group: int = PREFIX_GROUP) -> jax.Array:
+def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
     """The weight *before* each map, ``w_0 = w0``, ``w_t+1 = A_t w_t + b_t`` (``n`` rows).
 
     A radix-``group`` scan. Split the maps into rows of ``group`` and compose each row
@@ -593,5 +597,5 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     return final, history
 
 
-__all__ = ["GROUP", "PREFIX_GROUP", "check_quadratic", "compose", "composition", "final_weight",
+__all__ = ["GROUP", "check_quadratic", "compose", "composition", "final_weight",
            "weights", "learning_rates", "train_parallel"]
