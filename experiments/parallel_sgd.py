@@ -11,7 +11,8 @@ times it against the sequential trainer and the sequential floor (a lax.scan of
 
 ``--forms`` also times the scan's forms for the final weight at the largest N: radix-2,
 4 (kept in the library) and 8 scans, ``jax.lax.associative_scan``, a pairwise tree
-inside chunks of 1024, and a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks.
+inside chunks of 1024, a ``lax.scan`` inside chunks ``jax.vmap``-ed across chunks, and
+the trainer that runs the kept form; it checks that they all agree.
 ``--features`` times linear regression with ``d`` features, where a composition is a
 ``d x d`` product.
 
@@ -23,7 +24,9 @@ weight at N = 1e6, the sequential floor 3.35 ms, the radix-4 scan 1.44 ms (2.33x
 step kept, the parallel trainer 10.0 ms against the sequential ``train_scan``'s 13.3 ms
 (1.33x); the final weight 3.68 ms against the floor's 4.48 ms (1.22x here, where each
 call is timed alone after the others; ``jaxbackprop bench``, which times many calls in a
-row, gives about 2x). Below N = 1e5 the parallel trainer's fixed cost (about 0.7 ms,
+row, gave 1.25-1.54x in seven runs). ``--forms`` also times the whole trainer's call,
+``train_parallel(record='final')``, beside the scan it runs (3.11 against 1.74 ms in one
+run): its checks and dispatch. Below N = 1e5 the parallel trainer's fixed cost (about 0.7 ms,
 against the floor's 0.2 ms) dominates: at N = 1e3 and 1e4 it loses to both. With d
 features (N = 1e5) it beats the sequential trainer 3.2-4.0x at d = 2-4, 2.2x at d = 5,
 and loses at d = 8 (0.59x, every step kept). Why, and the cost of each row size, are in
@@ -167,6 +170,7 @@ def forms(args: Any, results: Results) -> None:
     n = 10**3 if args.quick else 10 ** max(args.sizes)
     xs, ys = (jnp.asarray(v) for v in synthetic_data(n))
     w0, lr = jnp.float32(lecture.W0), jnp.float32(lecture.LEARNING_RATE)
+    sgd = optax.sgd(lecture.LEARNING_RATE)
 
     def form(f: Callable[..., Any]) -> Callable[[], Any]:
         compiled = jax.jit(lambda w, x, y: f(w, 1 - 2 * lr * x * x, 2 * lr * x * y))
@@ -178,11 +182,18 @@ def forms(args: Any, results: Results) -> None:
                 lambda w, a, b, g=g: affine_sgd.final_weight(w, (a, b), g)) for g in (2, 4, 8)},
             "associative_scan": form(_associative),
             "pairwise tree in chunks of 1024": form(_tree_in_chunks),
-            "lax.scan in chunks of 256, vmapped": form(_scan_in_chunks)}
+            "lax.scan in chunks of 256, vmapped": form(_scan_in_chunks),
+            # the kept form inside the trainer: its checks, dispatch and read back added
+            "train_parallel(record='final')": lambda: affine_sgd.train_parallel(
+                loss, w0, xs, ys, optimizer=sgd, epochs=1, record="final")[0]}
     t = timed(runs, 2 if args.quick else args.rounds)
     rows = [[k, f"{s * 1e3:.3f}", f"{t['sequential floor'] / s:.2f}"] for k, s in t.items()]
     print(f"\nThe final weight after N = {n:g} steps, by each form:\n")
     print(table(("form", "ms", "floor / form"), rows))
+    finals = {k: float(f()) for k, f in runs.items()}  # the forms must agree to be compared
+    floor = finals["sequential floor"]
+    worst = max(abs(w - floor) for w in finals.values()) / abs(floor)
+    print(f"every form's final weight is within {worst:.1e} (relative) of the floor's {floor:.6f}")
     results.csv("forms.csv", ("form", "ms", "floor / form"), rows)
 
 

@@ -52,25 +52,27 @@ transposes of 4 MB cost 0.25-1 ms each, and it fuses the transposes back into st
 loops. On a GPU, with thousands of lanes, ``associative_scan`` is the natural form (not
 measured here).
 
-What that buys end to end, measured 2026-11-30 on the quiet machine. In the benchmark
-(``jaxbackprop bench --rounds 15``, N = 1e6 float32 samples already on the device,
-medians; docs/benchmarks.md): every step kept, the parallel trainer 6.55 ns/step against
-the sequential ``train_scan``'s 11.7 (1.79x); the final weight 1.91 ns/step against the
-floor's 3.24 (1.70x) and ``train_scan``'s 7.78 (4.1x). With every step kept the scan
-writes the weights and reads them again for the losses and gradients, which XLA computes
-in two loops that each read the data again, where the sequential loop makes one pass.
-Below N = 1e5 the fixed cost of a call (the input checks, one dispatch, the program, one
-flag read back: about 0.4 ms at N = 1e3, against the floor's 0.16) makes it lose
-(``python experiments/parallel_sgd.py --sizes 3 4 5 6 --forms --features 1 2 3 4 5 8``:
-the crossover against ``train_scan`` is N = 1e5, against the floor N = 1e6). With ``d``
-features a composition is a ``d x d`` product (:func:`_matmul`) against the sequential
-step's ``O(d)``; at N = 1e5 the parallel trainer was 2.9-5.5x faster than the sequential
-one with every step kept at ``d = 2, 3, 4``, 1.6x at ``d = 5`` and 0.7x at ``d = 8``
-(final weight: 4.7-6.4x, 1.7x, 1.2x). Much of that gain is the sequential step's: its
-``jnp.dot`` of two d-vectors is a small product per step on XLA's CPU backend (26 ms at
-``d = 2`` against 2.7 ms at ``d = 1``). The method is the lesson:
-per-sample SGD is not bound to its chain of dependent steps when each step is affine;
-the hardware that profits is one with many more lanes than this CPU's.
+What that buys end to end, measured 2026-11-30. In the benchmark (``jaxbackprop bench
+--rounds 15``, N = 1e6 float32 samples already on the device, medians; docs/benchmarks.md):
+every step kept, the parallel trainer 5.59 ns/step against the sequential
+``train_scan``'s 11.3 (2.02x; 1.73-2.02x over seven runs); the final weight 2.02 ns/step
+against the floor's 3.06 (1.51x; 1.25-1.54x) and ``train_scan``'s 7.77 (3.8x; 2.9-3.8x). The scan
+alone is 1.6-2.3x the floor (the forms above); a call adds the program's checks (every
+sample finite, the terms of any quadratic loss), the argument checks and two dispatches.
+With every step kept the scan writes the weights and reads them again for the losses and
+gradients, which XLA computes in two loops that each read the data again, where the
+sequential loop makes one pass. Below N = 1e5 the fixed cost of a call (about 0.7 ms at
+N = 1e3, against the floor's 0.2) makes it lose (``python experiments/parallel_sgd.py
+--sizes 3 4 5 6 --forms --features 1 2 3 4 5 8``: the crossover against ``train_scan``
+is N = 1e5, against the floor N = 1e6). With ``d`` features a composition is a ``d x d``
+product (:func:`_matmul`) against the sequential step's ``O(d)``; at N = 1e5 the parallel
+trainer was 3.2-4.0x faster than the sequential one with every step kept at ``d = 2, 3,
+4``, 2.2x at ``d = 5`` and 0.59x at ``d = 8`` (final weight: 4.5-7.0x, 2.5x, 0.64x).
+Much of that gain is the sequential step's: its ``jnp.dot`` of two d-vectors is a small
+product per step on XLA's CPU backend (28 ms at ``d = 2`` against 3.6 ms at ``d = 1``).
+The method is the lesson: per-sample SGD is not bound to its chain of dependent steps
+when each step is affine; the hardware that profits is one with many more lanes than
+this CPU's.
 
 Which problems: this solves per-sample SGD *exactly* (up to rounding) only when each
 step is affine: the loss must be quadratic in the parameters (its Hessian does not depend

@@ -361,5 +361,7 @@ def test_the_experiment_runs_quick(tmp_path: Any, monkeypatch: pytest.MonkeyPatc
     assert exit_.value.code == 0
     assert "w <- 0.739312 w + 0.521376" in out  # (0.82 0.92 0.98, ...) composed by hand
     assert "predict 4 -> 7.8049" in out and "7.3159 3.9988 2.1857" in out
+    agree = re.search(r"every form's final weight is within (\S+) \(relative\)", out)
+    assert agree and float(agree.group(1)) < 1e-5  # every form, the trainer's too, agrees
     assert {p.name for p in tmp_path.iterdir()} == {"lecture_maps.csv", "timing.csv",
                                                    "timing.png", "forms.csv", "features.csv"}
