@@ -19,9 +19,21 @@ from typing import Any
 import jax
 
 from jaxbackprop import draw
+from jaxbackprop.cli.common import positive_int
 from jaxbackprop.cli.main import OneLineParser
 from jaxbackprop.graph import VIEWS, Graph, View, format_number
 from jaxbackprop.io import write_csv_atomic, write_json_atomic, write_text_atomic
+
+
+def at_most(largest: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``largest`` (a size this machine runs)."""
+    def whole(text: str) -> int:
+        value = positive_int(text)
+        if value > largest:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {largest:,}, "
+                                             f"got {value}")
+        return value
+    return whole
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -107,5 +119,14 @@ def run(main: Callable[[argparse.Namespace, Results], int | None], args: argpars
         return 141
     except (ValueError, OSError, FloatingPointError) as error:  # bad input, diverged training
         print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:  # sizes this machine cannot hold (NumPy's allocation)
+        print(f"{sys.argv[0]}: error: out of memory: {error}", file=sys.stderr)
+        return 2
+    except jax.errors.JaxRuntimeError as error:  # ...or XLA's
+        if "RESOURCE_EXHAUSTED" not in str(error):
+            raise
+        print(f"{sys.argv[0]}: error: out of memory: {str(error).splitlines()[0]}",
+              file=sys.stderr)
         return 2
     return code

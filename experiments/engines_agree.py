@@ -15,10 +15,9 @@ import sys
 
 import jax
 import numpy as np
-from _common import Results, parser, run, table
+from _common import Results, at_most, parser, run, table
 
 from jaxbackprop import lecture, tape
-from jaxbackprop.cli.common import positive_int
 from jaxbackprop.model import loss, loss_grad
 
 NAME = "engines_agree"
@@ -70,7 +69,7 @@ def main(args, results: Results) -> int:
 
 if __name__ == "__main__":
     p = parser(NAME, __doc__.splitlines()[0])
-    p.add_argument("--points", type=positive_int, default=200,
-                   help="random points, 5 with --quick (default: %(default)s)")
+    p.add_argument("--points", type=at_most(100_000), default=200,
+                   help="random points, up to 100,000; 5 with --quick (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     sys.exit(run(main, p.parse_args()))

@@ -31,7 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import Results, best_time, parser, run, table
+from _common import Results, at_most, best_time, parser, run, table
 
 import jaxbackprop.numpy as jbnp
 from jaxbackprop import tape
@@ -303,9 +303,9 @@ def main(args: argparse.Namespace, results: Results) -> int:
 
 if __name__ == "__main__":
     p = parser(NAME, __doc__.splitlines()[0])
-    p.add_argument("--max-n", type=positive_int, default=10_000,
-                   help="the largest number of weights, a power of 10; 100 with --quick "
-                        "(default: %(default)s)")
+    p.add_argument("--max-n", type=at_most(100_000), default=10_000,
+                   help="the largest number of weights, a power of 10 up to 100,000; 100 "
+                        "with --quick (default: %(default)s)")
     p.add_argument("--repeats", type=positive_int, default=3,
                    help="timed calls per measurement, 1 with --quick (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")

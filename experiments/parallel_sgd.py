@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import Results, parser, run, table
+from _common import Results, at_most, parser, run, table
 from matplotlib.figure import Figure
 
 from jaxbackprop import affine_sgd, lecture, train
@@ -246,13 +246,16 @@ def main(args: Any, results: Results) -> int:
 
 if __name__ == "__main__":
     p = parser(NAME, __doc__.splitlines()[0])
-    p.add_argument("--sizes", type=positive_int, nargs="+", default=[2, 3, 4, 5, 6], metavar="K",
-                   help="time N = 10^K samples for each K (default: %(default)s)")
+    # 10^8 samples: the data and every step's losses and gradients, for each engine, are
+    # a few GB; 10^9 would not fit in this project's 24 GiB
+    p.add_argument("--sizes", type=at_most(8), nargs="+", default=[2, 3, 4, 5, 6], metavar="K",
+                   help="time N = 10^K samples for each K, K from 1 to 8 (default: %(default)s)")
     p.add_argument("--rounds", type=positive_int, default=7,
                    help="interleaved timing rounds; the median is kept (default: %(default)s)")
     p.add_argument("--forms", action="store_true",
                    help="also time the scan's forms for the final weight at the largest N")
-    p.add_argument("--features", type=positive_int, nargs="+", default=[], metavar="D",
-                   help="also time linear regression with D features (N = 1e5 at most), "
-                        "sequential against parallel")
+    # a training keeps a D x D matrix per sample: 1e5 samples of 32 x 32 are 400 MB
+    p.add_argument("--features", type=at_most(32), nargs="+", default=[], metavar="D",
+                   help="also time linear regression with D features, D from 1 to 32 "
+                        "(N = 1e5 at most), sequential against parallel")
     sys.exit(run(main, p.parse_args()))

@@ -9,6 +9,7 @@ import runpy
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -164,3 +165,21 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys) -> None:
     assert err.count("\n") == 1 and "argument --lr: expected a number > 0, got '-1'" in err
     assert run_script("chain_rule", "--x", "nan", monkeypatch=monkeypatch) == 2
     assert "expected a finite number" in capsys.readouterr().err
+    # sizes beyond what a machine holds are refused before any work, naming the option
+    for option, value, largest in (("--sizes", "9", 8), ("--features", "33", 32)):
+        assert run_script("parallel_sgd", option, value, monkeypatch=monkeypatch) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert f"argument {option}: expected a whole number from 1 to {largest}, got {value}" in err
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    import _common
+
+    def too_big(args, results) -> int:
+        raise MemoryError("Unable to allocate 7.28 TiB for an array")
+
+    args = SimpleNamespace(out=tmp_path)
+    assert _common.run(too_big, args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: out of memory: Unable to allocate 7.28 TiB" in err
