@@ -86,6 +86,19 @@ def whole_number(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+MAX_EPOCHS: int = 2**31 - 1  # lax.scan counts its iterations in an int32, optax its steps
+
+
+def epochs_count(value: Any, minimum: int = 1) -> int:
+    """``epochs`` as an ``int`` from ``minimum`` to :data:`MAX_EPOCHS`, or a ValueError
+    saying why."""
+    epochs = whole_number("epochs", value, minimum)
+    if epochs > MAX_EPOCHS:
+        raise ValueError(f"epochs must be at most {MAX_EPOCHS:,} (2**31 - 1: lax.scan and "
+                         f"optax count steps in 32-bit integers), got {epochs:,}")
+    return epochs
+
+
 def choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``, else a ValueError listing them."""
     if not isinstance(value, str) or value not in choices:
@@ -308,7 +321,7 @@ def prepare(loss: Any, w0: Any, xs: Samples, ys: Samples, *, optimizer: Any,
     """
     optimizer = built_optimizer(optimizer)
     settings = dict(loss=function("loss", loss, "loss(params, x, y) -> scalar"),
-                    optimizer=optimizer, epochs=whole_number("epochs", epochs),
+                    optimizer=optimizer, epochs=epochs_count(epochs),
                     engine=choice("engine", engine, ENGINES),
                     record=choice("record", record, RECORDS))
     params, dtype = as_params(w0)

@@ -419,10 +419,32 @@ def _rates(optimizer: optax.GradientTransformation, steps: int, params: Any) -> 
             _refuse_unless_sgd(verdict)
             _refuse_a_zero_rate(lr)
             return lr
+        if steps > check.MAX_EPOCHS:
+            raise ValueError(f"method='parallel' with a learning-rate schedule probes each of "
+                             f"its epochs x samples = {steps:,} steps, at most "
+                             f"{check.MAX_EPOCHS:,} (2**31 - 1)")
+        flat = ravel_pytree(zero)[0]
+        _check_memory(steps, flat.size, flat.dtype.itemsize, "with a learning-rate schedule",
+                      "a constant rate holds one epoch's")
         rates, verdicts = _probe_steps(optimizer, steps, zero, state)
         _refuse_unless_sgd(verdicts)
         _refuse_a_zero_rate(rates)
         return rates
+
+
+def _check_memory(steps: int, params: int, itemsize: int, why: str, instead: str) -> None:
+    """A MemoryError, before anything is built, when the maps of ``steps`` steps do not fit
+    in half the memory (per step: its map ``A, b``, its rate, the weight before it, and its
+    loss and gradient), saying ``why`` they are held and what would hold fewer."""
+    need = steps * (params * params + 3 * params + 2) * itemsize
+    if need <= check.SMALL:
+        return
+    limit = check.memory_limit()
+    if need > limit // 2:
+        raise MemoryError(f"method='parallel' {why} holds every step's affine map: {steps:,} "
+                          f"steps (epochs x samples) of {params} parameter(s) take about "
+                          f"{need:.3g} bytes, more than half of the {limit:.3g} bytes of "
+                          f"memory; {instead}, or use method='sequential'")
 
 
 def _refuse_unless_sgd(verdicts: jax.Array) -> None:
@@ -490,16 +512,27 @@ def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Arr
         w, b = flat, -rates[..., None] * c
         a = jnp.eye(d, dtype=flat.dtype) - rates[..., None, None] * h
 
-    def each_epoch(m: Any) -> Any:  # (1 or epochs, ...) -> (epochs, ...): a constant rate's
-        return jax.tree.map(lambda v: jnp.broadcast_to(v, (epochs, *v.shape[1:])), m)  # once
+    def over_epochs(step: Callable[[jax.Array, Any], tuple[jax.Array, Any]], w: jax.Array,
+                    maps: Any) -> tuple[jax.Array, Any]:
+        """``step(w, epoch e's maps)`` for each epoch in order (``lax.scan``): ``maps`` has a
+        row per epoch, or one row for a constant rate, read at every epoch, not copied."""
+        rows = len(jax.tree.leaves(maps)[0])
+
+        def body(carry: tuple[jax.Array, jax.Array], _: None) -> tuple[Any, Any]:
+            w, e = carry
+            w, out = step(w, jax.tree.map(lambda m: m[e % rows], maps))
+            return (w, e + 1), out
+
+        (w, _), out = jax.lax.scan(body, (w, jnp.zeros((), jnp.int32)), None, length=epochs)
+        return w, out
 
     def params(ws: jax.Array) -> Any:  # flat weights with leading axes -> parameter pytrees
         flat_ws = ws.reshape(-1, d)
         return jax.tree.map(lambda p: p.reshape(*ws.shape[:ws.ndim - (d > 1)], *p.shape[1:]),
                             jax.vmap(unravel)(flat_ws))
 
-    if record == "steps":
-        a, b = each_epoch((a, b))
+    if record == "steps":  # every step's map, a constant rate's repeated for each epoch
+        a, b = (jnp.broadcast_to(m, (epochs, *m.shape[1:])) for m in (a, b))
         ws = weights(w, (a.reshape(epochs * n, *a.shape[2:]), b.reshape(epochs * n, *b.shape[2:])))
         ws = ws.reshape(epochs, n, *w.shape)
         final = _apply(a[-1, -1], ws[-1, -1], b[-1, -1])
@@ -509,12 +542,12 @@ def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Arr
         return TrainHistory(losses, grads, losses[:, -1], params(after))
 
     if record == "final":  # each epoch's maps composed into one, the epochs in order
-        epoch_maps = each_epoch(jax.vmap(composition)((a, b)))
-        final = jax.lax.scan(lambda w, m: (_apply(m[0], w, m[1]), None), w, epoch_maps)[0]
+        final, _ = over_epochs(lambda w, m: (_apply(m[0], w, m[1]), None), w,
+                               jax.vmap(composition)((a, b)))
         return TrainHistory(None, None, None, params(final[None]))
 
     # epochs: each epoch's first n - 1 maps composed, then its last step (to see its loss)
-    prefix, last = each_epoch((jax.vmap(composition)((a[:, :-1], b[:, :-1])), (a[:, -1], b[:, -1])))
+    prefix, last = jax.vmap(composition)((a[:, :-1], b[:, :-1])), (a[:, -1], b[:, -1])
 
     def epoch(w: jax.Array, maps: tuple[Maps, Maps]) -> tuple[jax.Array, tuple[Any, Any]]:
         (pa, pb), (la, lb) = maps
@@ -522,7 +555,7 @@ def _history(loss: LossFn, w0: Any, rates: jax.Array, xs: jax.Array, ys: jax.Arr
         w = _apply(la, before, lb)
         return w, (before, w)
 
-    _, (before_last, after) = jax.lax.scan(epoch, w, (prefix, last))
+    _, (before_last, after) = over_epochs(epoch, w, (prefix, last))
     epoch_loss = jax.vmap(loss, (0, None, None))(params(before_last), xs[-1], ys[-1])
     return TrainHistory(None, None, epoch_loss, params(after))
 
@@ -554,7 +587,7 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
       ys: their targets.
       optimizer: a built ``optax.GradientTransformation`` that is plain SGD, such as
         ``optax.sgd(0.01)`` or ``optax.sgd(optax.exponential_decay(0.01, 100, 0.5))``.
-      epochs: passes over the samples (>= 1).
+      epochs: passes over the samples, from 1 to ``2**31 - 1``.
       record: ``"steps"`` (every step's loss and gradient, and each epoch's parameters),
         ``"epochs"`` (each epoch's last loss and parameters) or ``"final"`` (the final
         parameters, as one row).
@@ -571,6 +604,10 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
         (:mod:`jaxbackprop._validate`), with the same messages (a sample that is not
         finite is found by the program, so it is reported after the checks of the loss
         and the optimizer).
+      MemoryError: before anything is built, when the history would not fit in half the
+        memory (as ``train_scan``), or the maps of every step that ``record="steps"`` or a
+        learning-rate schedule holds would not (a constant rate holds one epoch's maps,
+        whatever the number of epochs).
       DivergenceError: a loss or weight became inf or NaN (as ``train_scan``).
 
     >>> import optax
@@ -582,12 +619,17 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     """
     check.function("loss", loss, "loss(params, x, y) -> scalar")
     optimizer = check.built_optimizer(optimizer)
-    epochs = check.whole_number("epochs", epochs)
+    epochs = check.epochs_count(epochs)
     check.choice("record", record, check.RECORDS)
     w0, dtype = check.as_params(w0)
     x, y = check.as_samples(xs, ys, dtype, values=False)  # the program checks the values
     if (injected := check.injected_rate(optimizer.init(w0))) is not None:
         check.checked_rate(injected, dtype)  # the rate an inject_hyperparams optimizer holds
+    params = sum(np.size(leaf) for leaf in jax.tree.leaves(w0))
+    check.check_size(record, epochs, len(x), 1, params, dtype.itemsize)  # as train_scan
+    if record == "steps":
+        _check_memory(epochs * len(x), params, dtype.itemsize, "with record='steps'",
+                      "record='epochs' or 'final' holds one epoch's")
     rates = _rates(optimizer, epochs * len(x), w0)
     final, history, finite = _train(loss, w0, rates, x, y, epochs=epochs, record=record)
     if not finite:  # a sample that is not finite, or as train_scan: the first inf or NaN loss

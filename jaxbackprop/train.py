@@ -182,7 +182,7 @@ def trajectory(loss: LossFn, params: Any, xs: Samples, ys: Samples, *,
     >>> round(float(h.epoch_loss[0]), 4), h.losses is None
     (7.3159, True)
     """
-    check.whole_number("epochs", epochs, minimum=0)
+    check.epochs_count(epochs, minimum=0)
     check.choice("record", record, check.RECORDS)
     return _trajectory(loss, params, xs, ys, optimizer=optimizer, opt_state=opt_state,
                        epochs=epochs, engine=engine, record=record, unroll=unroll)[0]
@@ -343,7 +343,7 @@ def train_per_sample(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
       xs, ys: the samples, along their first axis.
       optimizer: a built optax optimizer, e.g. ``optax.sgd(0.01)``.
       learning_rate: the rate of an ``optax.inject_hyperparams`` optimizer, as data.
-      epochs: passes over the data. engine: ``"jax"`` or ``"tape"``.
+      epochs: passes over the data, from 1 to ``2**31 - 1``. engine: ``"jax"`` or ``"tape"``.
       record: ``"steps"``, ``"epochs"`` or ``"final"``.
       on_step: called after each step whose loss (and, after an epoch, parameters) is
         finite.

@@ -254,6 +254,45 @@ def test_refuses_bad_settings() -> None:
         train_parallel(jb.loss, *LECTURE, optimizer=optax.sgd(0.1), epochs=0)
     with pytest.raises(ValueError, match="same length|one length"):
         train_parallel(jb.loss, 1.0, [1.0, 2.0], [1.0], optimizer=optax.sgd(0.1), epochs=1)
+    with pytest.raises(ValueError, match=r"epochs must be at most 2,147,483,647"):
+        train_parallel(jb.loss, *LECTURE, optimizer=optax.sgd(0.1), epochs=10**10)
+    schedule = optax.sgd(optax.linear_schedule(0.01, 0.001, 100))
+    with pytest.raises(ValueError, match=r"schedule probes each of its epochs x samples = "
+                                         r"2,400,000,000 steps, at most 2,147,483,647"):
+        train_parallel(jb.loss, *LECTURE, optimizer=schedule, epochs=800_000_000, record="final")
+
+
+def test_refuses_what_would_not_fit_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The maps of every step, held for record='steps' or a schedule, are counted before
+    anything is built (per step: A, b, the rate, the weight, the loss and the gradient)."""
+    monkeypatch.setattr(affine_sgd.check, "SMALL", 0)
+    monkeypatch.setattr(affine_sgd.check, "memory_limit", lambda: 10**8)
+    epochs = 10**6  # 3e6 steps x 6 numbers x 4 bytes = 72 MB > half of 100 MB; history 24 MB
+    with pytest.raises(MemoryError, match=r"record='steps' holds every step's affine map: "
+                                          r"3,000,000 steps .* about 7.2e\+07 bytes"):
+        train_parallel(jb.loss, *LECTURE, optimizer=optax.sgd(0.01), epochs=epochs)
+    schedule = optax.sgd(optax.linear_schedule(0.01, 0.001, 100))
+    with pytest.raises(MemoryError, match="with a learning-rate schedule holds every step's"):
+        train_parallel(jb.loss, *LECTURE, optimizer=schedule, epochs=epochs, record="final")
+    # a constant rate holds one epoch's maps, whatever the number of epochs
+    w, _ = train_parallel(jb.loss, *LECTURE, optimizer=optax.sgd(0.01), epochs=epochs,
+                          record="final")
+    assert abs(float(w) - 2.0) < 1e-6
+
+
+@pytest.mark.parametrize("record", ["final", "epochs"])
+def test_a_constant_rate_is_not_copied_per_epoch(record: str) -> None:
+    """The compiled program's scratch memory does not grow with the epochs (it held 8
+    bytes per epoch: the epoch's map broadcast to every epoch)."""
+    x, y = (jnp.asarray(v, jnp.float32) for v in (lecture.X_DATA, lecture.Y_DATA))
+    rates = affine_sgd.learning_rates(optax.sgd(0.01), np.float32(1.0), 3)
+
+    def scratch(epochs: int) -> int:
+        compiled = affine_sgd._train.lower(jb.loss, np.float32(1.0), jnp.asarray(rates), x, y,
+                                           epochs=epochs, record=record).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    assert scratch(10**7) == scratch(10)
 
 
 def test_compiles_once_for_new_values() -> None:

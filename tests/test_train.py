@@ -457,15 +457,19 @@ def test_errors_survive_pickling_and_process_pools() -> None:
 # Sizes
 
 
-def test_a_history_too_large_is_a_memory_error_before_anything_is_allocated() -> None:
+def test_a_history_too_large_is_a_memory_error_before_anything_is_allocated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from jaxbackprop import _validate
+
+    monkeypatch.setattr(_validate, "memory_limit", lambda: 2**33)  # 8.6 GB, on any machine
     with pytest.raises(MemoryError, match=r"epochs=1000000 x samples=3 x runs=10000 .* "
                                           r"record='final' would fit"):
         sweep(jb.loss, np.ones(10**4, np.float32), lecture.X_DATA, lecture.Y_DATA, optimizer=SGD,
               epochs=10**6)
-    for trainer in TRAINERS.values():  # 3.2e14 bytes
-        with pytest.raises(MemoryError, match="record='steps': epochs=10000000000000 x samples=3 "
+    for trainer in TRAINERS.values():  # the most epochs a scan counts: 5.2e10 bytes
+        with pytest.raises(MemoryError, match="record='steps': epochs=2147483647 x samples=3 "
                                               "x runs=1 .* record='final' would fit"):
-            trainer(jb.loss, *DATA, optimizer=SGD, epochs=10**13)
+            trainer(jb.loss, *DATA, optimizer=SGD, epochs=2**31 - 1)
 
 
 def test_the_size_check_counts_every_record() -> None:
@@ -492,6 +496,8 @@ def test_the_size_check_counts_every_record() -> None:
     (dict(xs=1.0, ys=2.0), "xs and ys must be sequences"),
     (dict(epochs=0), "epochs must be a whole number >= 1, got 0"),
     (dict(epochs=2.5), "epochs must be a whole number >= 1, got 2.5"),
+    (dict(epochs=2**31), r"epochs must be at most 2,147,483,647 \(2\*\*31 - 1: lax.scan and "
+                         r"optax count steps in 32-bit integers\), got 2,147,483,648"),
     (dict(learning_rate=float("nan")), "learning_rate must be a finite number > 0, got nan"),
     (dict(learning_rate=float("inf")), "learning_rate must be a finite number > 0, got inf"),
     (dict(learning_rate=0.0), "learning_rate must be a finite number > 0, got 0.0"),
