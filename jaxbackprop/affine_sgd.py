@@ -74,6 +74,14 @@ The method is the lesson: per-sample SGD is not bound to its chain of dependent 
 when each step is affine; the hardware that profits is one with many more lanes than
 this CPU's.
 
+Accuracy: the scan rounds in another order than the loop. It forms products of many
+``a_i`` and sums ``a2 b1 + b2`` in tree order, where the loop rounds once per step; in
+general neither is the more exact. At N = 1e6 in float32, against a float64 loop
+(``python experiments/parallel_sgd.py --sizes 6 --accuracy``): the final weight 1.36 ulp
+off (1.6e-7 relative; the sequential ``train_scan``'s 0.36 ulp), the weight before each
+step at most 16.6 ulp off (a float32 loop of the same maps: 20.4 ulp), each step's loss
+within 1.4e-6 of ``train_scan``'s. The tests hold it to 1e-5 and 1e-4.
+
 Which problems: this solves per-sample SGD *exactly* (up to rounding) only when each
 step is affine: the loss must be quadratic in the parameters (its Hessian does not depend
 on them), and the optimizer must be plain SGD (``updates = -lr_k g``, with a constant or
