@@ -66,7 +66,7 @@ def _progress_bar() -> Iterator[Callable[[str], None] | None]:
     """A tqdm bar on stderr (shown on a terminal only), advanced before each case;
     nothing if tqdm is not installed (it comes with the ``bench`` extra)."""
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # pyright: ignore[reportMissingModuleSource] (an optional extra)
     except ImportError:
         yield None
         return
