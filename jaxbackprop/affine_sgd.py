@@ -117,6 +117,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
 
 from jaxbackprop import _validate as check
 from jaxbackprop.train import TrainHistory
@@ -200,15 +201,49 @@ def _level(maps: Maps, group: int) -> Maps:
     return packed[..., :-1], packed[..., -1]
 
 
-def final_weight(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
-    """The weight after every map in order, ``w_n = A_n-1(...(A_0 w0 + b_0)...) + b_n-1``,
-    by composing rows of ``group`` maps until one is left."""
-    while len(maps[0]) > 1:
-        maps = _level(maps, group)
-    return _apply(maps[0][0], w0, maps[1][0])
+def _checked(maps: tuple[ArrayLike, ArrayLike], group: int) -> Maps:
+    """``maps`` as arrays, or a ValueError: ``n`` maps of one weight (``A`` and ``b`` of
+    shape ``(n,)``) or of ``d`` weights (``(n, d, d)`` and ``(n, d)``), rows of ``group``
+    >= 2 (rows of 1 would never shrink)."""
+    check.whole_number("group", group, minimum=2)
+    a, b = (jnp.asarray(m) for m in maps)
+    if not ((a.ndim == 1 and b.shape == a.shape)
+            or (a.ndim == 3 and a.shape[1] == a.shape[2] and b.shape == a.shape[:2])):
+        raise ValueError(f"maps must be (A, b) of shapes (n,) and (n,), or (n, d, d) and "
+                         f"(n, d), got shapes {a.shape} and {b.shape}")
+    return a, b
 
 
-def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
+def _start(w0: ArrayLike, maps: Maps) -> jax.Array:
+    """``w0`` as an array of the maps' weight shape, or a ValueError."""
+    w0 = jnp.asarray(w0)
+    if w0.shape != maps[1].shape[1:]:
+        raise ValueError(f"w0 must have the maps' weight shape {maps[1].shape[1:]}, got "
+                         f"{w0.shape}")
+    return w0
+
+
+def composition(maps: tuple[ArrayLike, ArrayLike], group: int = GROUP) -> Maps:
+    """All ``maps`` composed in order into one, the identity when there are none, by
+    composing rows of ``group`` maps until one is left."""
+    a, b = _checked(maps, group)
+    if len(a) == 0:
+        return _identity((a, b))
+    while len(a) > 1:
+        a, b = _level((a, b), group)
+    return a[0], b[0]
+
+
+def final_weight(w0: ArrayLike, maps: tuple[ArrayLike, ArrayLike],
+                 group: int = GROUP) -> jax.Array:
+    """The weight after every map in order, ``w_n = A_n-1(...(A_0 w0 + b_0)...) + b_n-1``
+    (``w0`` itself after none): ``w0`` through their :func:`composition`."""
+    checked = _checked(maps, group)
+    a, b = composition(checked, group)
+    return _apply(a, _start(w0, checked), b)
+
+
+def weights(w0: ArrayLike, maps: tuple[ArrayLike, ArrayLike], group: int = GROUP) -> jax.Array:
     """The weight *before* each map, ``w_0 = w0``, ``w_t+1 = A_t w_t + b_t`` (``n`` rows).
 
     A radix-``group`` scan. Split the maps into rows of ``group`` and compose each row
@@ -216,23 +251,22 @@ def weights(w0: jax.Array, maps: Maps, group: int = GROUP) -> jax.Array:
     function on the rows' maps (``group`` times fewer). Then every weight in one pass:
     each row replays its maps from its start, ``w[row, j + 1] = A_j w[row, j] + b_j``.
     """
+    maps = _checked(maps, group)
+    w0 = _start(w0, maps)
+    if len(maps[0]) == 0:
+        return jnp.zeros((0, *w0.shape), w0.dtype)
+    return _weights(w0, maps, group)
+
+
+def _weights(w0: jax.Array, maps: Maps, group: int) -> jax.Array:
+    """:func:`weights` of checked arguments, at least one map."""
     n = len(maps[0])
     a, b = _rows(maps, group)
-    starts = w0[None] if len(a) == 1 else weights(w0, _level(maps, group), group)
+    starts = w0[None] if len(a) == 1 else _weights(w0, _level(maps, group), group)
     ws = [starts]
     for j in range(group - 1):
         ws.append(_apply(a[:, j], ws[-1], b[:, j]))
     return jnp.stack(ws, axis=1).reshape(-1, *w0.shape)[:n]
-
-
-def composition(maps: Maps, group: int = GROUP) -> Maps:
-    """All ``maps`` composed in order into one, the identity when there are none."""
-    a, b = maps
-    if len(a) == 0:
-        return _identity(maps)
-    while len(a) > 1:
-        a, b = _level((a, b), group)
-    return a[0], b[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -482,9 +516,11 @@ def learning_rates(optimizer: optax.GradientTransformation, params: Any, steps: 
     does not change (a constant rate), else one per step (a schedule).
 
     Raises:
-      ValueError: naming why the optimizer is not plain SGD (see the module's docstring).
+      ValueError: naming why the optimizer is not plain SGD (see the module's docstring),
+        or ``steps`` that is not a whole number >= 1.
     """
-    return np.asarray(_rates(optimizer, steps, params))
+    optimizer = check.built_optimizer(optimizer)
+    return np.asarray(_rates(optimizer, check.whole_number("steps", steps), params))
 
 
 # ---------------------------------------------------------------------------------------

@@ -173,6 +173,26 @@ def test_the_scan_pieces_against_a_loop() -> None:
                                       (jnp.array(2.0), jnp.array(3.0)))] == [10.0, 17.0]
 
 
+def test_the_scan_pieces_take_any_arrays_and_refuse_what_does_not_fit() -> None:
+    # w -> w / 2 + 1 five times from 1: 1.5, 1.75, 1.875, 1.9375, 1.96875 (exact in binary)
+    halves = ([0.5] * 5, [1.0] * 5)  # lists, as jnp functions take them
+    assert float(final_weight(1.0, halves)) == 1.96875
+    assert [float(w) for w in weights(1.0, halves)] == [1.0, 1.5, 1.75, 1.875, 1.9375]
+    assert float(jax.grad(lambda w: final_weight(w, halves))(1.0)) == 0.5**5
+    # no maps: the weight is w0, and no weight comes before a map
+    assert float(final_weight(2.5, ([], []))) == 2.5
+    assert weights(2.5, ([], [])).shape == (0,)
+    assert weights(jnp.ones(2), (jnp.zeros((0, 2, 2)), jnp.zeros((0, 2)))).shape == (0, 2)
+    with pytest.raises(ValueError, match=r"maps must be \(A, b\) .* got shapes \(3,\) and \(4,\)"):
+        weights(1.0, (jnp.ones(3), jnp.ones(4)))
+    with pytest.raises(ValueError, match=r"w0 must have the maps' weight shape \(\), got \(2,\)"):
+        final_weight(jnp.ones(2), halves)
+    with pytest.raises(ValueError, match="group must be a whole number >= 2, got 1"):
+        composition(halves, 1)  # rows of 1 would never shrink
+    with pytest.raises(ValueError, match="steps must be a whole number >= 1, got 0"):
+        affine_sgd.learning_rates(optax.sgd(0.01), 1.0, 0)
+
+
 @pytest.mark.parametrize("optimizer, reason", [
     (optax.sgd(0.1, momentum=0.9), "state depends on the gradients"),
     (optax.adam(0.1), "state depends on the gradients"),
