@@ -27,7 +27,7 @@ weight at N = 1e6, the sequential floor 3.35 ms, the radix-4 scan 1.44 ms (2.33x
 step kept, the parallel trainer 10.0 ms against the sequential ``train_scan``'s 13.3 ms
 (1.33x); the final weight 3.68 ms against the floor's 4.48 ms (1.22x here, where each
 call is timed alone after the others; ``jaxbackprop bench``, which times many calls in a
-row, gave 1.25-1.54x in seven runs). ``--forms`` also times the whole trainer's call,
+row, gave 1.25-1.54x in eight runs). ``--forms`` also times the whole trainer's call,
 ``train_parallel(record='final')``, beside the scan it runs (3.11 against 1.74 ms in one
 run): its checks and dispatch. Below N = 1e5 the parallel trainer's fixed cost (about 0.7 ms,
 against the floor's 0.2 ms) dominates: at N = 1e3 and 1e4 it loses to both. With d

@@ -55,7 +55,7 @@ measured here).
 What that buys end to end, measured 2026-11-30. In the benchmark (``jaxbackprop bench
 --rounds 15``, N = 1e6 float32 samples already on the device, medians; docs/benchmarks.md):
 every step kept, the parallel trainer 5.59 ns/step against the sequential
-``train_scan``'s 11.3 (2.02x; 1.73-2.02x over seven runs); the final weight 2.02 ns/step
+``train_scan``'s 11.3 (2.02x; 1.67-2.02x over eight runs); the final weight 2.02 ns/step
 against the floor's 3.06 (1.51x; 1.25-1.54x) and ``train_scan``'s 7.77 (3.8x; 2.9-3.8x). The scan
 alone is 1.6-2.3x the floor (the forms above); a call adds the program's checks (every
 sample finite, the terms of any quadratic loss), the argument checks and two dispatches.
