@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxbackprop._dtypes import default_float_dtype
@@ -107,7 +108,7 @@ def chain_rule(x: ArrayLike = 1.5, a: Callable[[Any], Any] = inner,
       >>> print(c.dz_dx_chain, c.dz_dx_jax)
       -1.884521 -1.884521
     """
-    x = jnp.asarray(x, dtype=default_float_dtype())
+    (x,) = _floats(x=x)
     y = a(x)
     dy_dx = jax.grad(a)(x)
     dz_dy = jax.grad(b)(y)
@@ -149,9 +150,23 @@ def _node(output: str, primitive: str, fn: Callable[..., Any], args: dict[str, A
     return fn(*values), Operation(output, primitive, names, edges)
 
 
-def _floats(*numbers: Any) -> tuple[jax.Array, ...]:
+def _floats(**numbers: Any) -> tuple[jax.Array, ...]:
+    """Each argument as a scalar of JAX's default float dtype, or a TypeError naming it:
+    one real number (bools and integers promoted); not a string, which ``jnp.asarray``
+    would parse, a complex number, or an array (each node is differentiated by
+    ``jax.grad``, which takes one number)."""
+    for name, value in numbers.items():
+        try:  # a JAX array (or a tracer, under jit) has its dtype; anything else: NumPy's
+            array = value if isinstance(value, jax.Array) else np.asarray(value)
+            kind, shape = array.dtype.kind, array.shape
+        except (TypeError, ValueError):
+            kind, shape = None, ()
+        if kind not in ("b", "i", "u", "f"):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+        if shape:
+            raise TypeError(f"{name} must be one real number, got an array of shape {shape}")
     dtype = default_float_dtype()
-    return tuple(jnp.asarray(n, dtype=dtype) for n in numbers)
+    return tuple(jnp.asarray(n, dtype=dtype) for n in numbers.values())
 
 
 def multiply_node(x: ArrayLike = 2.0, y: ArrayLike = 3.0) -> Graph:
@@ -182,7 +197,7 @@ def multiply_node(x: ArrayLike = 2.0, y: ArrayLike = 3.0) -> Graph:
          dz/dx  =  y  = 3
          dz/dy  =  x  = 2
     """
-    x, y = _floats(x, y)
+    x, y = _floats(x=x, y=y)
     z, op = _node("z", "mul", lambda a, b: a * b, {"x": x, "y": y}, ("y", "x"))
     return _graph({"x": (x, "parameter"), "y": (y, "parameter")}, [op],
                   {"x": x, "y": y, "z": z}, "z")
@@ -229,7 +244,7 @@ def linear_regression(x: ArrayLike = 1.0, y: ArrayLike = 2.0, w: ArrayLike = 1.0
          dL/dw      =  dL/dy_hat * dy_hat/dw  = -2
          dL/dx      =  dL/dy_hat * dy_hat/dx  = -2   (not needed: fixed data)
     """
-    x, y, w = _floats(x, y, w)
+    x, y, w = _floats(x=x, y=y, w=w)
     y_hat, mul = _node("y_hat", "mul", predict, {"w": w, "x": x}, ("x", "w"))
     s, sub = _node("s", "sub", lambda a, b: a - b, {"y_hat": y_hat, "y": y}, ("1", "-1"))
     loss, square = _node("L", "square", lambda t: t**2, {"s": s}, ("2s",))

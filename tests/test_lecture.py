@@ -68,3 +68,21 @@ def test_backward_pass_matches_closed_form_anywhere(x: float, y: float, w: float
 def test_lecture_constants_are_the_notes() -> None:
     assert lecture.X_DATA == (1.0, 2.0, 3.0) and lecture.Y_DATA == (2.0, 4.0, 6.0)
     assert (lecture.W0, lecture.LEARNING_RATE, lecture.EPOCHS) == (1.0, 0.01, 10)
+
+
+@pytest.mark.parametrize("build, name", [
+    (lambda v: lecture.chain_rule(v), "x"),
+    (lambda v: lecture.multiply_node(y=v), "y"),
+    (lambda v: lecture.linear_regression(w=v), "w"),
+])
+def test_the_sections_refuse_what_is_not_one_real_number(build, name) -> None:
+    # jnp.asarray would parse the string "1" as 1.0; each node's jax.grad takes one number
+    for bad, said in (("1", "got '1'"), (None, "got None"), (1 + 2j, r"got \(1\+2j\)")):
+        with pytest.raises(TypeError, match=f"{name} must be a real number, {said}"):
+            build(bad)
+    with pytest.raises(TypeError, match=rf"{name} must be one real number, got an array of "
+                                        r"shape \(2,\)"):
+        build([1.0, 2.0])
+    # integers, bools and NumPy or JAX scalars are numbers: promoted, as jnp does
+    for good in (3, True, np.float64(2.0), jnp.float32(2.0)):
+        build(good)
