@@ -376,14 +376,28 @@ def history_numbers(record: str, epochs: int, samples: int, runs: int, params: i
     return runs * params
 
 
+def parameter_count(w0: Any) -> int:
+    """How many numbers the parameters ``w0`` hold, over all their leaves."""
+    return sum(math.prod(np.shape(leaf)) for leaf in jax.tree.leaves(w0))
+
+
 def size(problem: Problem, *, sweep: bool = False) -> None:
     """:func:`check_size` for one training of all of ``w0``'s numbers, or for a ``sweep``:
     one training per run (:func:`runs_shape`), each of one number per leaf."""
-    leaves = jax.tree.leaves(problem.w0)
     runs = math.prod(runs_shape(problem)) if sweep else 1
-    params = len(leaves) if sweep else sum(math.prod(np.shape(p)) for p in leaves)
+    params = len(jax.tree.leaves(problem.w0)) if sweep else parameter_count(problem.w0)
     check_size(problem.settings["record"], problem.settings["epochs"], len(problem.xs), runs,
                params, problem.dtype.itemsize)
+
+
+def exceeded_memory(need: int, limit: int | None = None) -> int | None:
+    """The bytes of memory (``limit``, else :func:`memory_limit`) when ``need`` bytes are
+    more than half of them (the device copy and the host copy), else ``None``; up to
+    :data:`SMALL` bytes fit on any machine, without asking."""
+    if limit is None and need <= SMALL:
+        return None
+    limit = memory_limit() if limit is None else limit
+    return limit if need > limit // 2 else None
 
 
 def check_size(record: str, epochs: int, samples: int, runs: int, params: int, itemsize: int,
@@ -391,10 +405,8 @@ def check_size(record: str, epochs: int, samples: int, runs: int, params: int, i
     """A MemoryError, before anything is allocated, when the history cannot fit in memory,
     naming its sizes and the ``record`` settings that would fit."""
     need = history_numbers(record, epochs, samples, runs, params) * itemsize
-    if limit is None and need <= SMALL:
-        return
-    limit = memory_limit() if limit is None else limit
-    if need <= limit // 2:  # the device copy and the host copy
+    limit = exceeded_memory(need, limit)
+    if limit is None:
         return
     fits = [r for r in RECORDS if history_numbers(r, epochs, samples, runs, params) * itemsize
             <= limit // 2]

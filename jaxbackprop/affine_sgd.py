@@ -226,9 +226,14 @@ def _start(w0: ArrayLike, maps: Maps) -> jax.Array:
 def composition(maps: tuple[ArrayLike, ArrayLike], group: int = GROUP) -> Maps:
     """All ``maps`` composed in order into one, the identity when there are none, by
     composing rows of ``group`` maps until one is left."""
-    a, b = _checked(maps, group)
+    return _composition(_checked(maps, group), group)
+
+
+def _composition(maps: Maps, group: int) -> Maps:
+    """:func:`composition` of checked maps."""
+    a, b = maps
     if len(a) == 0:
-        return _identity((a, b))
+        return _identity(maps)
     while len(a) > 1:
         a, b = _level((a, b), group)
     return a[0], b[0]
@@ -239,7 +244,7 @@ def final_weight(w0: ArrayLike, maps: tuple[ArrayLike, ArrayLike],
     """The weight after every map in order, ``w_n = A_n-1(...(A_0 w0 + b_0)...) + b_n-1``
     (``w0`` itself after none): ``w0`` through their :func:`composition`."""
     checked = _checked(maps, group)
-    a, b = composition(checked, group)
+    a, b = _composition(checked, group)
     return _apply(a, _start(w0, checked), b)
 
 
@@ -479,10 +484,7 @@ def _check_memory(steps: int, params: int, itemsize: int, why: str, instead: str
     in half the memory (per step: its map ``A, b``, its rate, the weight before it, and its
     loss and gradient), saying ``why`` they are held and what would hold fewer."""
     need = steps * (params * params + 3 * params + 2) * itemsize
-    if need <= check.SMALL:
-        return
-    limit = check.memory_limit()
-    if need > limit // 2:
+    if (limit := check.exceeded_memory(need)) is not None:
         raise MemoryError(f"method='parallel' {why} holds every step's affine map: {steps:,} "
                           f"steps (epochs x samples) of {params} parameter(s) take about "
                           f"{need:.3g} bytes, more than half of the {limit:.3g} bytes of "
@@ -669,7 +671,7 @@ def train_parallel(loss: LossFn, w0: Any, xs: check.Samples, ys: check.Samples, 
     x, y = check.as_samples(xs, ys, dtype, values=False)  # the program checks the values
     if (injected := check.injected_rate(optimizer.init(w0))) is not None:
         check.checked_rate(injected, dtype)  # the rate an inject_hyperparams optimizer holds
-    params = sum(np.size(leaf) for leaf in jax.tree.leaves(w0))
+    params = check.parameter_count(w0)
     check.check_size(record, epochs, len(x), 1, params, dtype.itemsize)  # as train_scan
     if record == "steps":
         _check_memory(epochs * len(x), params, dtype.itemsize, "with record='steps'",

@@ -215,8 +215,7 @@ def data_parallel_train(loss: LossFn, w0: Any, xs: Samples, ys: Samples, *,
                          f"'data' axis, got {batch_size}")
     batches = samples // batch_size
     check.check_size("steps", problem.settings["epochs"], batches, 1,
-                     sum(int(np.size(p)) for p in jax.tree.leaves(problem.w0)),
-                     problem.dtype.itemsize)
+                     check.parameter_count(problem.w0), problem.dtype.itemsize)
     xb, yb = (a.reshape(batches, batch_size, *a.shape[1:]) for a in (problem.xs, problem.ys))
     check_broadcasts(loss, problem.w0, xb[0], yb[0])
     settings = {k: problem.settings[k] for k in ("loss", "optimizer", "epochs", "engine")}
